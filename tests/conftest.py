@@ -1,0 +1,28 @@
+"""Test-wide settings: an Airflow home of our own and our DAG bundles, before anything imports Airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
+TEST_DAGS = REPO_ROOT / "tests" / "integration" / "dags"
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(EXAMPLE_DAGS)
+# dag.test() finds a DAG through the bundles it syncs to the metadata DB: the example DAGs and the
+# DAGs written for the integration tests are two local bundles.
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path)},
+        }
+        for name, path in (("optimizely_example_dags", EXAMPLE_DAGS), ("optimizely_test_dags", TEST_DAGS))
+    ]
+)
