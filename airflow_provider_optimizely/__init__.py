@@ -1,0 +1,149 @@
+"""Apache Airflow provider for Optimizely customer profiles and Optimove Data Connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_HOOKS = "airflow_provider_optimizely.hooks"
+
+
+def _number(label: str, description: str) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": ["number", "null"], "minimum": 0}}
+
+
+def _text(label: str, description: str, *, secret: bool = False, url: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"]}
+    if secret:
+        # Airflow treats a conn-field with format "password" as sensitive: masked in the UI and in logs.
+        schema["format"] = "password"
+    elif url:
+        schema["format"] = "url"
+    return {"label": label, "description": description, "schema": schema}
+
+
+_RETRY_FIELDS = {
+    "max_attempts": _number("Max attempts", "Attempts per request, the first included (default 5)."),
+    "max_retry_seconds": _number(
+        "Max retry seconds", "Give up retrying a request after this long (default 600)."
+    ),
+}
+
+_CONNECTION_TYPES: list[dict[str, Any]] = [
+    {
+        "connection-type": "optimizely",
+        "hook-class-name": f"{_HOOKS}.dcp.OptimizelyDcpHook",
+        "hook-name": "Optimizely DCP",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"host": "API base URL", "password": "API token"},
+            "placeholders": {
+                "host": "https://api.optimizely.com/experiment/v1",
+                "password": "classic token, or a personal/OAuth token with token_type bearer",
+            },
+        },
+        "conn-fields": {
+            "token_type": {
+                "label": "Token type",
+                "description": "classic: sent as 'Token: ...'; bearer: 'Authorization: Bearer ...'.",
+                "schema": {
+                    "type": ["string", "null"],
+                    "enum": ["classic", "bearer", None],
+                    "default": "classic",
+                },
+            },
+            "profile_api_base": _text(
+                "Profile API base URL",
+                "Base URL of customer_profile and alias calls (default https://vis.optimizely.com/api).",
+                url=True,
+            ),
+            "dcp_service_id": _number("DCP service id", "The account's DCP service; looked up when empty."),
+            "requests_per_minute": _number(
+                "Requests per minute", "Client-side budget (none by default: DCP publishes no limit)."
+            ),
+            "upload_history_path": _text(
+                "Upload History path",
+                "Path of the Upload History list; {table_id} is filled in "
+                "(default dcp_datasources/{table_id}/upload_history).",
+            ),
+            "s3_endpoint_url": _text("S3 endpoint URL", "Only for an emulator or a proxy.", url=True),
+            "s3_region": _text("S3 region", "Region of the optimizely-import bucket."),
+            **_RETRY_FIELDS,
+        },
+    },
+    {
+        "connection-type": "optimizely_odp",
+        "hook-class-name": f"{_HOOKS}.odp.OptimizelyOdpHook",
+        "hook-name": "Optimizely Data Platform (ODP)",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"host": "API base URL", "password": "Private API key"},
+            "placeholders": {
+                "host": "https://api.zaius.com/v3 (EU: https://api.eu1.odp.optimizely.com/v3)",
+            },
+        },
+        "conn-fields": {
+            "public_api_key": _text(
+                "Public API key", "May send data; reads need the private key.", secret=True
+            ),
+            "requests_per_second": _number(
+                "Requests per second", "Client-side budget (profiles: at most 10)."
+            ),
+            **_RETRY_FIELDS,
+        },
+    },
+    {
+        "connection-type": "optimizely_profile_store",
+        "hook-class-name": f"{_HOOKS}.profile_store.OptimizelyProfileStoreHook",
+        "hook-name": "Optimizely Profile Store",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"host": "Instance URL", "password": "API key"},
+            "placeholders": {"host": "https://<your-instance>.profilestore.episerver.net"},
+        },
+        "conn-fields": {
+            "default_scope": _text("Default scope", "Scope used when a call names none (default 'default')."),
+            "requests_per_second": _number("Requests per second", "Client-side budget (none by default)."),
+            **_RETRY_FIELDS,
+        },
+    },
+    {
+        "connection-type": "optimove",
+        "hook-class-name": f"{_HOOKS}.optimove.OptimoveHook",
+        "hook-name": "Optimove Data Connections",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"host": "API base URL", "password": "API key (x-api-key)"},
+            "placeholders": {"host": "https://api.opti-x.optimove.net/api/data-connections/v1"},
+        },
+        "conn-fields": {
+            "brand_key": _text("Brand key", "Sent as x-brand-key.", secret=True),
+            "requests_per_second": _number("Requests per second", "Client-side budget (none by default)."),
+            **_RETRY_FIELDS,
+        },
+    },
+]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """What Airflow's ProvidersManager reads: the hooks, connection types and their forms, as data."""
+    return {
+        "package-name": "airflow-provider-optimizely",
+        "name": "Optimizely",
+        "description": "Optimizely DCP, ODP, Profile Store and Optimove Data Connections.",
+        "versions": [__version__],
+        "connection-types": _CONNECTION_TYPES,
+        "hooks": [
+            {
+                "integration-name": "Optimizely",
+                "python-modules": [
+                    f"{_HOOKS}.base",
+                    f"{_HOOKS}.dcp",
+                    f"{_HOOKS}.odp",
+                    f"{_HOOKS}.profile_store",
+                    f"{_HOOKS}.optimove",
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,3 @@
+"""One hook per API over the shared REST core (OptimizelyBaseHook)."""
+
+from __future__ import annotations
