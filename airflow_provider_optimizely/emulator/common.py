@@ -62,7 +62,11 @@ class ApiError(Exception):
 def error_response(
     status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {"message": message, "code": code or _DEFAULT_CODES.get(status, "ERROR"), "uuid": str(uuid.uuid4())}
+    body = {
+        "message": message,
+        "code": code or _DEFAULT_CODES.get(status, "ERROR"),
+        "uuid": str(uuid.uuid4()),
+    }
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -72,7 +76,9 @@ def api_error_response(exc: ApiError) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.code, exc.headers)
 
 
-def paginate(request: Request, items: list[Any], *, default_per_page: int = 25, max_per_page: int = 100) -> JSONResponse:
+def paginate(
+    request: Request, items: list[Any], *, default_per_page: int = 25, max_per_page: int = 100
+) -> JSONResponse:
     """One page of ``items`` as API.md §3 says: ``per_page``/``page`` and ``Link`` headers.
 
     No ``Link`` header when everything fits on page 1.
@@ -117,7 +123,7 @@ API_NAMES: tuple[str, ...] = tuple(API_PREFIXES)
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A fixed-window budget: at most ``limit`` requests per ``window_seconds`` (windows aligned to the epoch)."""
+    """At most ``limit`` requests per ``window_seconds``, in fixed windows aligned to the epoch."""
 
     limit: int
     window_seconds: float

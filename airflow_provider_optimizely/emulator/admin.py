@@ -1,0 +1,131 @@
+"""Admin routes under ``/_emulator``: so that one emulator process serves many tests.
+
+- ``GET health``: ``{"status": "ok", ...}`` once the app is serving.
+- ``POST reset``: empties all four APIs (and the S3 bucket), forgets what was received, and restores the
+  faults and rate limits given at start.
+- ``GET faults`` / ``PUT faults`` / ``DELETE faults``: the fault specs (``faults.py``). PUT one spec sets
+  it for its (api, route); PUT a list replaces them all.
+- ``GET rate_limits`` / ``PUT rate_limits``: ``{"dcp": "100/60", "odp:POST /profiles": {"limit": 10,
+  "window_seconds": 1}, "optimove": null}`` (null removes a limit).
+- ``GET received?api=dcp``: per-route request counts, items with duplicates, faults served (every API
+  without ``api``).
+- ``GET state/{api}``: what the API stores, as the state file keeps it.
+- ``GET config`` / ``PUT config``: ``{"upload_processing_delay": seconds}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from airflow_provider_optimizely.emulator._request_body import read_json
+from airflow_provider_optimizely.emulator.common import API_NAMES, ApiError, RateLimit
+from airflow_provider_optimizely.emulator.faults import FaultSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_optimizely.emulator.app import Runtime
+
+
+def _known_api(api: str) -> str:
+    if api not in API_NAMES:
+        raise ApiError(404, f"no API {api!r}: one of {', '.join(API_NAMES)}")
+    return api
+
+
+def _fault_spec(raw: Any) -> FaultSpec:
+    try:
+        return FaultSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError(400, f"invalid fault spec: {exc.errors(include_url=False)}") from exc
+
+
+def _rate_limit(target: str, raw: Any) -> RateLimit | None:
+    try:
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            return RateLimit.parse(raw)
+        if isinstance(raw, dict):
+            return RateLimit(int(raw["limit"]), float(raw["window_seconds"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ApiError(400, f"invalid rate limit for {target}: {exc}") from exc
+    raise ApiError(400, f"a rate limit is '100/60', {{limit, window_seconds}} or null, not {raw!r}")
+
+
+def create_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "apis": list(API_NAMES), "s3_endpoint_url": runtime.settings.s3_endpoint_url}
+
+    @router.post("/reset")
+    def reset() -> dict[str, str]:
+        runtime.reset()
+        return {"status": "reset"}
+
+    @router.get("/faults")
+    def get_faults() -> list[dict[str, Any]]:
+        return runtime.faults.specs()
+
+    @router.put("/faults")
+    async def put_faults(request: Request) -> list[dict[str, Any]]:
+        body = await read_json(request)
+        if isinstance(body, list):
+            runtime.faults.replace_all([_fault_spec(item) for item in body])
+        else:
+            runtime.faults.put(_fault_spec(body))
+        return runtime.faults.specs()
+
+    @router.delete("/faults")
+    def clear_faults() -> list[dict[str, Any]]:
+        runtime.faults.clear()
+        return []
+
+    @router.get("/rate_limits")
+    def get_rate_limits() -> dict[str, Any]:
+        return runtime.limiter.limits()
+
+    @router.put("/rate_limits")
+    async def put_rate_limits(request: Request) -> dict[str, Any]:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, 'the body maps "api" or "api:METHOD /route" to a limit')
+        changes = {target: _rate_limit(target, raw) for target, raw in body.items()}
+        for target, limit in changes.items():
+            try:
+                runtime.limiter.set(target, limit)
+            except ValueError as exc:
+                raise ApiError(400, str(exc)) from exc
+        return runtime.limiter.limits()
+
+    @router.get("/received")
+    def received(api: str | None = None) -> dict[str, Any]:
+        if api is not None:
+            return runtime.received[_known_api(api)].summary()
+        return {name: r.summary() for name, r in runtime.received.items()}
+
+    @router.get("/state/{api}")
+    def state(api: str) -> dict[str, Any]:
+        result: dict[str, Any] = runtime.state.of(_known_api(api)).to_dict()
+        return result
+
+    @router.get("/config")
+    def get_config() -> dict[str, Any]:
+        return {"upload_processing_delay": runtime.settings.upload_processing_delay}
+
+    @router.put("/config")
+    async def put_config(request: Request) -> dict[str, Any]:
+        body = await read_json(request)
+        if not isinstance(body, dict) or set(body) - {"upload_processing_delay"}:
+            raise ApiError(400, "config takes upload_processing_delay only")
+        if "upload_processing_delay" in body:
+            delay = body["upload_processing_delay"]
+            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+                raise ApiError(400, "upload_processing_delay is a number of seconds >= 0")
+            runtime.settings.upload_processing_delay = float(delay)
+        return get_config()
+
+    return router

@@ -1,0 +1,169 @@
+"""The emulator's ASGI app: the four APIs under their prefixes, the admin routes, and what runs beside them.
+
+``create_app(settings)`` is all a server needs (``uvicorn.run(create_app(EmulatorSettings()))``); the CLI
+and the pytest plugin add moto's S3 server and a uvicorn thread around it (``server.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from airflow_provider_optimizely.emulator import admin, dcp, dcp_profiles, odp, optimove, profile_store
+from airflow_provider_optimizely.emulator.common import (
+    API_NAMES,
+    ApiError,
+    EmulatorSettings,
+    Received,
+    api_error_response,
+    error_response,
+)
+from airflow_provider_optimizely.emulator.faults import FaultBoard
+from airflow_provider_optimizely.emulator.persistence import StateSaver, load_state_file
+from airflow_provider_optimizely.emulator.ratelimit import RateLimiter
+from airflow_provider_optimizely.emulator.s3_import import S3Importer
+from airflow_provider_optimizely.emulator.state import EmulatorState
+from airflow_provider_optimizely.emulator.traffic import TrafficMiddleware
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything the admin routes act on, kept on ``app.state.emulator``."""
+
+    settings: EmulatorSettings
+    state: EmulatorState
+    faults: FaultBoard
+    limiter: RateLimiter
+    received: dict[str, Received] = field(default_factory=lambda: {api: Received() for api in API_NAMES})
+    importer: S3Importer | None = None
+    saver: StateSaver | None = None
+    initial_processing_delay: float = 0.0
+
+    def reset(self) -> None:
+        """Empty every API, forget what was received, and restore the faults and limits given at start."""
+        if self.importer is not None:
+            self.importer.clear()
+        self.state.reset()
+        for received in self.received.values():
+            received.reset()
+        self.faults.restore()
+        self.limiter.restore()
+        self.settings.upload_processing_delay = self.initial_processing_delay
+
+
+class EmulatorApp(FastAPI):
+    """A FastAPI app whose traffic layer sits outside Starlette's own middleware (see ``traffic.py``)."""
+
+    emulator: Runtime
+
+    def build_middleware_stack(self) -> Any:
+        inner = super().build_middleware_stack()
+        runtime = self.emulator
+        return TrafficMiddleware(
+            inner,
+            routes=lambda: self.router.routes,
+            faults=runtime.faults,
+            limiter=runtime.limiter,
+            received=runtime.received,
+        )
+
+
+def create_app(settings: EmulatorSettings, state: EmulatorState | None = None) -> FastAPI:
+    if state is None:
+        saved = load_state_file(settings.state_file) if settings.state_file else None
+        state = EmulatorState.from_dict(saved) if saved else EmulatorState()
+    runtime = Runtime(
+        settings=settings,
+        state=state,
+        faults=FaultBoard(settings.faults),
+        limiter=RateLimiter(settings.rate_limits),
+        initial_processing_delay=settings.upload_processing_delay,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.s3_endpoint_url:
+            runtime.importer = S3Importer(runtime.state.dcp, settings, runtime.received["dcp"])
+            runtime.importer.start()
+        if settings.state_file:
+            runtime.saver = StateSaver(
+                settings.state_file, runtime.state.to_dict, settings.state_save_interval
+            )
+            runtime.saver.start()
+        try:
+            yield
+        finally:
+            if runtime.importer is not None:
+                runtime.importer.stop()
+            if runtime.saver is not None:
+                runtime.saver.stop()
+
+    app = EmulatorApp(
+        title="optimizely-emulator",
+        description="Local emulator of Optimizely DCP, ODP, Profile Store and Optimove Data Connections",
+        lifespan=lifespan,
+        docs_url="/_emulator/docs",
+        redoc_url=None,
+        openapi_url="/_emulator/openapi.json",
+    )
+    app.emulator = runtime
+    app.state.emulator = runtime
+
+    app.include_router(
+        dcp.create_router(state.dcp, settings, runtime.received["dcp"]), prefix="/dcp/experiment/v1"
+    )
+    app.include_router(
+        dcp_profiles.create_router(state.dcp, settings, runtime.received["dcp"]), prefix="/dcp/profile-api"
+    )
+    app.include_router(odp.create_router(state.odp, settings, runtime.received["odp"]), prefix="/odp/v3")
+    app.include_router(
+        profile_store.create_router(state.profile_store, settings, runtime.received["profile_store"]),
+        prefix="/profile-store",
+    )
+    app.include_router(
+        optimove.create_router(state.optimove, settings, runtime.received["optimove"]),
+        prefix="/optimove/api/data-connections/v1",
+    )
+    app.include_router(admin.create_router(runtime), prefix="/_emulator")
+    install_error_handlers(app)
+    return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers in the v2 body of API.md §3, FastAPI's own ones included."""
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return api_error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {
+            404: f"no route {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }
+        message = messages.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg', '')}"
+            for error in exc.errors()
+        )
+        return error_response(400, f"invalid request: {problems}")
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("emulator bug on %s %s", request.method, request.url.path)
+        return error_response(500, f"emulator error: {type(exc).__name__}")

@@ -1,0 +1,141 @@
+"""``EmulatorHandle``: where a running emulator is, how to connect to it, and its admin calls.
+
+Light on purpose (no FastAPI, moto or uvicorn): the pytest plugin imports it in every user's session.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+# The default connection ids of API.md §2 and their connection types.
+CONNECTION_TYPES = {
+    "optimizely_default": "optimizely",
+    "optimizely_odp_default": "optimizely_odp",
+    "optimizely_profile_store_default": "optimizely_profile_store",
+    "optimove_default": "optimove",
+}
+
+
+class EmulatorHandle:
+    """A running emulator: ``base_url``, ``s3_endpoint_url``, ``urls`` per API, ``keys``, admin calls."""
+
+    def __init__(
+        self, base_url: str, s3_endpoint_url: str | None, keys: dict[str, str], s3_region: str = "us-east-1"
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.s3_endpoint_url = s3_endpoint_url
+        self.s3_region = s3_region
+        self.keys = dict(keys)
+        self.urls = {
+            "dcp": f"{self.base_url}/dcp/experiment/v1",
+            "dcp_profiles": f"{self.base_url}/dcp/profile-api",
+            "odp": f"{self.base_url}/odp/v3",
+            "profile_store": f"{self.base_url}/profile-store",
+            "optimove": f"{self.base_url}/optimove/api/data-connections/v1",
+            "admin": f"{self.base_url}/_emulator",
+        }
+        self._session = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"EmulatorHandle(base_url={self.base_url!r}, s3_endpoint_url={self.s3_endpoint_url!r})"
+
+    # --- connections -----------------------------------------------------------------------------
+
+    def connection(self, conn_id_or_type: str) -> dict[str, Any]:
+        """The Airflow connection (as a dict) for a default conn id or a connection type."""
+        conn_type = CONNECTION_TYPES.get(conn_id_or_type, conn_id_or_type)
+        if conn_type == "optimizely":
+            extra = {
+                "profile_api_base": self.urls["dcp_profiles"],
+                "s3_endpoint_url": self.s3_endpoint_url,
+                "s3_region": self.s3_region,
+            }
+            return {
+                "conn_type": conn_type,
+                "host": self.urls["dcp"],
+                "password": self.keys["dcp_token"],
+                "extra": extra,
+            }
+        if conn_type == "optimizely_odp":
+            return {
+                "conn_type": conn_type,
+                "host": self.urls["odp"],
+                "password": self.keys["odp_private_key"],
+                "extra": {"public_api_key": self.keys["odp_public_key"]},
+            }
+        if conn_type == "optimizely_profile_store":
+            return {
+                "conn_type": conn_type,
+                "host": self.urls["profile_store"],
+                "password": self.keys["profile_store_key"],
+            }
+        if conn_type == "optimove":
+            return {
+                "conn_type": conn_type,
+                "host": self.urls["optimove"],
+                "password": self.keys["optimove_api_key"],
+                "extra": {"brand_key": self.keys["optimove_brand_key"]},
+            }
+        raise KeyError(f"no emulated connection {conn_id_or_type!r}: one of {', '.join(CONNECTION_TYPES)}")
+
+    def connection_json(self, conn_id: str) -> str:
+        """The value of ``AIRFLOW_CONN_<CONN_ID>`` that points ``conn_id`` at this emulator."""
+        return json.dumps(self.connection(conn_id))
+
+    def airflow_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` variables for the four default connection ids."""
+        return {
+            f"AIRFLOW_CONN_{conn_id.upper()}": self.connection_json(conn_id) for conn_id in CONNECTION_TYPES
+        }
+
+    # --- admin -----------------------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._session.request(method, f"{self.urls['admin']}/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._admin("GET", "health")
+        return result
+
+    def reset(self) -> None:
+        """Empty all four APIs and the S3 bucket, forget what was received, restore start-up faults/limits."""
+        self._admin("POST", "reset")
+
+    def set_faults(self, api: str, route: str | None = None, **faults: Any) -> list[dict[str, Any]]:
+        """Set the faults of one API (or one of its routes, ``"POST /events"``); see ``faults.py``."""
+        result: list[dict[str, Any]] = self._admin(
+            "PUT", "faults", json={"api": api, "route": route, **faults}
+        )
+        return result
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "faults")
+
+    def set_rate_limit(
+        self, api: str, limit: int | None, window_seconds: float = 60.0, route: str | None = None
+    ) -> None:
+        """A budget of ``limit`` requests per ``window_seconds`` (None removes it), per API or route."""
+        target = f"{api}:{route}" if route else api
+        value = None if limit is None else {"limit": limit, "window_seconds": window_seconds}
+        self._admin("PUT", "rate_limits", json={target: value})
+
+    def set_processing_delay(self, seconds: float) -> None:
+        """How long an uploaded file stays ``pending`` in Upload History (until the next reset)."""
+        self._admin("PUT", "config", json={"upload_processing_delay": seconds})
+
+    def received(self, api: str) -> dict[str, Any]:
+        """``{"requests": {route: n}, "items": {kind: {total, distinct, duplicates}}, "faults": {...}}``."""
+        result: dict[str, Any] = self._admin("GET", "received", params={"api": api})
+        return result
+
+    def state(self, api: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._admin("GET", f"state/{api}")
+        return result
+
+    def close(self) -> None:
+        self._session.close()

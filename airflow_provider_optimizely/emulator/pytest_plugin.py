@@ -1,0 +1,52 @@
+"""Pytest fixtures that run the Optimizely emulator (loaded through the ``pytest11`` entry point).
+
+- ``optimizely_emulator`` (session): moto's S3 server and the emulator on free loopback ports; yields an
+  ``EmulatorHandle`` and stops both at the end of the session.
+- ``emulator`` (function): the same handle, with the state, the S3 bucket and the faults reset first.
+- ``emulator_connections`` (function): ``AIRFLOW_CONN_*`` for the four default connection ids, pointing
+  at the emulator (undone after the test); yields ``{conn_id: connection JSON}``.
+
+This module is imported by every pytest session of anyone who installed the package, so it imports
+nothing heavy until a fixture is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_optimizely.emulator.handle import CONNECTION_TYPES, EmulatorHandle
+
+__all__ = ["EmulatorHandle", "emulator", "emulator_connections", "optimizely_emulator", "run_emulator"]
+
+
+def run_emulator(*args: Any, **kwargs: Any) -> Any:
+    """``server.run_emulator``, imported on first use."""
+    from airflow_provider_optimizely.emulator.server import run_emulator as run
+
+    return run(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def optimizely_emulator() -> Iterator[EmulatorHandle]:
+    from airflow_provider_optimizely.emulator.common import EmulatorSettings
+
+    # Poll S3 often: tests wait on Upload History, and an idle poll costs one listing.
+    with run_emulator(EmulatorSettings(upload_poll_interval=0.05)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def emulator(optimizely_emulator: EmulatorHandle) -> EmulatorHandle:
+    optimizely_emulator.reset()
+    return optimizely_emulator
+
+
+@pytest.fixture
+def emulator_connections(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    connections = {conn_id: emulator.connection_json(conn_id) for conn_id in CONNECTION_TYPES}
+    for conn_id, value in connections.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+    return connections
