@@ -6,7 +6,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_HOOKS = "airflow_provider_optimizely.hooks"
+_PACKAGE = "airflow_provider_optimizely"
+_HOOKS = f"{_PACKAGE}.hooks"
 
 
 def _number(label: str, description: str) -> dict[str, Any]:
@@ -134,6 +135,13 @@ def get_provider_info() -> dict[str, Any]:
         "description": "Optimizely DCP, ODP, Profile Store and Optimove Data Connections.",
         "versions": [__version__],
         "connection-types": _CONNECTION_TYPES,
+        "integrations": [
+            {
+                "integration-name": "Optimizely",
+                "external-doc-url": "https://docs.developers.optimizely.com/",
+                "tags": ["service"],
+            }
+        ],
         "hooks": [
             {
                 "integration-name": "Optimizely",
@@ -145,5 +153,23 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_HOOKS}.optimove",
                 ],
             }
+        ],
+        "operators": [
+            {
+                "integration-name": "Optimizely",
+                "python-modules": [
+                    f"{_PACKAGE}.operators.tables",
+                    f"{_PACKAGE}.operators.profiles",
+                    f"{_PACKAGE}.operators.events",
+                    f"{_PACKAGE}.operators.delete",
+                    f"{_PACKAGE}.operators.bulk_upload",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.sensors.upload_history"]}
+        ],
+        "triggers": [
+            {"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.triggers.upload_history"]}
         ],
     }

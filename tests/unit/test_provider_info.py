@@ -73,3 +73,11 @@ def test_providers_manager_loads_our_forms() -> None:
     behaviours = manager.field_behaviours
     assert behaviours["optimizely_profile_store"]["relabeling"]["host"] == "Instance URL"
     assert "login" in behaviours["optimove"]["hidden_fields"]
+
+
+@pytest.mark.parametrize("kind", ["hooks", "operators", "sensors", "triggers"])
+def test_every_listed_module_imports(kind: str) -> None:
+    modules = [m for entry in get_provider_info()[kind] for m in entry["python-modules"]]
+    assert modules
+    for module in modules:
+        importlib.import_module(module)

@@ -1,0 +1,83 @@
+"""Chunking and bounded concurrency: what keeps memory flat whatever the row count.
+
+``BoundedPool`` runs at most ``max_in_flight`` jobs at once on a thread pool and blocks the producer
+(the thread reading rows) until a slot frees, so at most ``max_in_flight`` batches exist besides the one
+being filled. Finished jobs are handed back to the producer's thread (``on_done``), so whatever counts
+their results needs no lock. A job may name keys it writes: a job whose keys overlap a job still in
+flight waits for it, so two writes of one profile land in source order even with concurrency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Set
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import islice
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of at most ``size`` items, built one at a time (never more than one list in memory)."""
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class BoundedPool(Generic[R]):
+    """A thread pool that never holds more than ``max_in_flight`` submitted jobs."""
+
+    def __init__(
+        self,
+        max_in_flight: int,
+        on_done: Callable[[Future[R]], None],
+        *,
+        thread_name_prefix: str = "optimizely-sync",
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.max_in_flight = max_in_flight
+        self._on_done = on_done
+        self._executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix=thread_name_prefix)
+        self._in_flight: dict[Future[R], Set[Any]] = {}
+
+    def submit(self, fn: Callable[..., R], *args: Any, keys: Collection[Any] = ()) -> None:
+        """Run ``fn(*args)`` once a slot is free and no job in flight writes one of ``keys``."""
+        key_set = keys if isinstance(keys, (set, frozenset)) else frozenset(keys)
+        while self._in_flight and (len(self._in_flight) >= self.max_in_flight or self._overlaps(key_set)):
+            self._collect(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
+        self._in_flight[self._executor.submit(fn, *args)] = key_set
+
+    def drain(self) -> None:
+        """Wait for every job in flight and hand each back."""
+        while self._in_flight:
+            self._collect(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
+
+    def close(self) -> None:
+        """Stop: jobs not started are dropped, jobs running are waited for (they end with their retries)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._in_flight.clear()
+
+    def __enter__(self) -> BoundedPool[R]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def _overlaps(self, keys: Set[Any]) -> bool:
+        if not keys:
+            return False
+        return any(not keys.isdisjoint(busy) for busy in self._in_flight.values())
+
+    def _collect(self, done: Iterable[Future[R]]) -> None:
+        # In submission order is not needed: each job's result stands alone.
+        for future in done:
+            self._in_flight.pop(future, None)
+            self._on_done(future)

@@ -1,0 +1,130 @@
+"""From a source row to the fields an API writes: the key, the column mapping, JSON-ready values.
+
+A column mapping is ``{source column: attribute}`` (a list means the same names). Without one, every
+column of the row but the identifier is written under its own name. A mapped column a row lacks is no
+value for that row (JSON Lines rows may differ), never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from typing import Any
+
+from airflow_provider_optimizely.core.sync import RowRejected, SyncConfigError
+
+# Types a JSON body carries as they are; anything else is converted once, here.
+_JSON_NATIVE = (str, int, float, bool, type(None))
+
+
+def normalise_mapping(columns: Mapping[str, str] | Sequence[str] | None, what: str) -> dict[str, str] | None:
+    """``{source: target}`` from a mapping, a list of names, or None (no mapping)."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        raise SyncConfigError(f"{what} is a mapping of source column to name, or a list of columns")
+    if isinstance(columns, Mapping):
+        pairs = {str(source): str(target) for source, target in columns.items()}
+    else:
+        pairs = {str(name): str(name) for name in columns}
+    if not pairs:
+        raise SyncConfigError(f"{what} is empty: give at least one column, or leave it out")
+    targets = list(pairs.values())
+    if len(set(targets)) != len(targets):
+        raise SyncConfigError(f"{what} maps two columns to one name: {sorted(targets)}")
+    return pairs
+
+
+def mapped_values(
+    row: Mapping[str, Any], mapping: Mapping[str, str] | None, skip: str | None
+) -> Iterator[tuple[str, str, Any]]:
+    """``(source column, target, value)`` for each column to write; ``skip`` is the identifier column."""
+    if mapping is None:
+        for column, value in row.items():
+            if column != skip:
+                yield column, column, value
+        return
+    for column, target in mapping.items():
+        if column in row:
+            yield column, target, row[column]
+
+
+def key_of(row: Mapping[str, Any], column: str) -> str:
+    """The row's identifier as text, or ``RowRejected`` naming the column."""
+    if column not in row:
+        raise RowRejected(f"no identifier: the row has no column {column!r}", column=column)
+    value = row[column]
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RowRejected("no identifier: the value is empty", column=column)
+    if isinstance(value, (bool, dict, list, tuple)):
+        raise RowRejected(f"an identifier is text or a number, not {type(value).__name__}", column=column)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 42.0 from a float column is the id 42
+    elif isinstance(value, Decimal) and value == value.to_integral_value():
+        value = int(value)
+    return str(value)
+
+
+def json_value(value: Any) -> Any:
+    """A value a JSON body can carry: dates as ISO 8601 (UTC ``Z`` for aware or naive datetimes),
+    integral decimals as ints, others as floats, UUIDs and bytes as text; containers converted inside."""
+    if isinstance(value, _JSON_NATIVE):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_value(v) for v in value]
+    return str(value)
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with ``Z``; a naive datetime is taken as UTC (Airflow's convention)."""
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def json_object_cell(value: Any, column: str) -> dict[str, Any] | None:
+    """A column that holds an object: a dict (JSON Lines, a JSON column) or its JSON text (CSV, SQL)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RowRejected("not a JSON object", column=column) from None
+    if not isinstance(value, Mapping):
+        raise RowRejected(f"expected an object, got {type(value).__name__}", column=column)
+    return {str(k): json_value(v) for k, v in value.items()}
+
+
+def text_list_cell(value: Any, column: str) -> list[str]:
+    """A list of strings from a list, a JSON array text, or comma-separated text."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise RowRejected("not a JSON array", column=column) from None
+        else:
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise RowRejected(f"expected a list, got {type(value).__name__}", column=column)
+    return [str(v) for v in value if v is not None and str(v) != ""]

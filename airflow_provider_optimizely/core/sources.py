@@ -1,0 +1,223 @@
+"""Row sources: a SQL cursor read with ``fetchmany``, CSV/TSV and JSON Lines text streams, in-memory lists.
+
+Every source is a generator of ``Page``s: a few thousand rows at a time, so nothing ever holds more than
+one ``fetchmany`` page or one page of lines, and the sync works on whole pages (list comprehensions,
+not a Python call a row). Rows are numbered from 1 in source order (a file's header and blank lines
+excluded) by their position in the stream of pages. A row is a dict of column -> value, or an
+``Unreadable`` when the record itself is broken (a line that is not JSON, a CSV row with more fields than
+the header): the sync reports it by number and goes on.
+
+Values are what the source holds: Python-typed from SQL, text from CSV (an empty cell is ``""``), JSON
+types from JSON Lines. The per-API checks turn them into wire values.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Literal, TextIO
+
+DEFAULT_FETCH_SIZE = 5000
+DEFAULT_PAGE_SIZE = 5000
+FileFormat = Literal["csv", "tsv", "jsonl"]
+FILE_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl")
+_SUFFIXES: dict[str, FileFormat] = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A record the source could not turn into a row, with the reason."""
+
+    reason: str
+
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Page:
+    """Consecutive rows of a source. ``text_only``: every value is a ``str`` (a CSV page), which lets a
+    writer skip converting values for JSON."""
+
+    rows: list[Row | Unreadable]
+    text_only: bool = False
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class SourceError(ValueError):
+    """The source as a whole can't be read (no header, an unknown format): nothing was sent."""
+
+
+def numbered(pages: Iterable[Page]) -> Iterator[tuple[int, Row | Unreadable]]:
+    """``(row number, row)`` pairs of a stream of pages (for tests and simple consumers)."""
+    number = 0
+    for page in pages:
+        for row in page.rows:
+            number += 1
+            yield number, row
+
+
+# -- in-memory --------------------------------------------------------------------------------------------
+
+
+def pages_from_records(
+    records: Iterable[Any], *, single_column: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+) -> Iterator[Page]:
+    """Pages of mappings (copied: the sync may change a row). With ``single_column``, a scalar item
+    becomes ``{single_column: item}`` (a list of ids for a delete)."""
+
+    def row_of(record: Any) -> Row | Unreadable:
+        if isinstance(record, Mapping):
+            return dict(record)
+        if single_column is not None and not isinstance(record, (list, tuple, set)):
+            return {single_column: record}
+        return Unreadable(f"expected a mapping of column to value, got {type(record).__name__}")
+
+    iterator = iter(records)
+    while chunk := list(islice(iterator, page_size)):
+        yield Page([row_of(record) for record in chunk])
+
+
+# -- files ------------------------------------------------------------------------------------------------
+
+
+def file_format_of(path: str, explicit: str | None = None) -> FileFormat:
+    """The format named, or the one the file's suffix says (``.csv``, ``.tsv``, ``.jsonl``, ``.ndjson``)."""
+    if explicit:
+        fmt = explicit.lower().replace("json_lines", "jsonl").replace("ndjson", "jsonl")
+        if fmt not in FILE_FORMATS:
+            raise SourceError(f"file_format must be one of {', '.join(FILE_FORMATS)}, not {explicit!r}")
+        return fmt  # type: ignore[return-value]
+    name = path.rsplit("/", 1)[-1].lower()
+    for suffix in (".gz", ".bz2", ".xz", ".zst"):
+        name = name.removesuffix(suffix)
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    raise SourceError(f"can't tell the format of {path!r} from its name: set file_format (csv, tsv or jsonl)")
+
+
+def pages_from_csv(
+    stream: TextIO, *, delimiter: str = ",", page_size: int = DEFAULT_PAGE_SIZE
+) -> Iterator[Page]:
+    """Pages of a CSV/TSV text stream with a header row (open it with ``newline=""``).
+
+    A short row leaves its last columns out (missing, not empty); a row with more fields than the header
+    is ``Unreadable``; a blank line is no record.
+    """
+    reader = csv.reader(stream, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]  # a byte-order mark is not part of the first column's name
+    if len(set(header)) != len(header) or any(not name for name in header):
+        raise SourceError(f"the header row needs distinct, non-empty column names: {header[:20]}")
+    width = len(header)
+
+    def too_long(values: list[str]) -> Unreadable:
+        return Unreadable(f"{len(values)} fields, but the header has {width}")
+
+    records = filter(None, reader)  # a blank line reads as [] and is no record
+    # Each csv row list is dropped as soon as its dict is built: few objects live long enough for the
+    # garbage collector to scan them (that shows in the CPU time of big files). zip's strict= keyword is
+    # left out on purpose: parsing a keyword a row costs a fifth of the page's time, and the length
+    # check beside it already tells a short row (allowed) from a long one.
+    while rows := [
+        dict(zip(header, values)) if len(values) <= width else too_long(values)  # noqa: B905
+        for values in islice(records, page_size)
+    ]:
+        yield Page(rows, text_only=True)
+
+
+def pages_from_json_lines(stream: TextIO, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Page]:
+    """Pages of a JSON Lines stream: one JSON object a line; blank lines are skipped."""
+    lines = (line for line in stream if line.strip())
+    while chunk := list(islice(lines, page_size)):
+        yield Page([_json_row(line) for line in chunk])
+
+
+def _json_row(line: str) -> Row | Unreadable:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}")
+    except ValueError as exc:  # a number too long to read, for one
+        return Unreadable(f"not valid JSON: {exc}")
+    if isinstance(value, dict):
+        return value
+    return Unreadable(f"a line must hold a JSON object, not {type(value).__name__}")
+
+
+def pages_from_file(
+    stream: TextIO, file_format: FileFormat, *, page_size: int = DEFAULT_PAGE_SIZE
+) -> Iterator[Page]:
+    if file_format == "jsonl":
+        return pages_from_json_lines(stream, page_size=page_size)
+    return pages_from_csv(stream, delimiter="\t" if file_format == "tsv" else ",", page_size=page_size)
+
+
+# -- SQL --------------------------------------------------------------------------------------------------
+
+# Drivers whose default cursor reads the whole result on execute(); a named (server-side) cursor streams.
+_NAMED_CURSOR_DRIVERS = ("psycopg2", "psycopg")
+_SERVER_SIDE_CURSOR_CLASSES = {"MySQLdb": "SSCursor", "pymysql": "SSCursor"}
+
+
+def open_streaming_cursor(connection: Any, *, fetch_size: int = DEFAULT_FETCH_SIZE) -> Any:
+    """A cursor that fetches rows from the server page by page rather than all at ``execute()``.
+
+    PostgreSQL (psycopg2/psycopg) gets a named cursor, MySQL drivers their unbuffered cursor class;
+    other DB-API drivers (SQLite, most others) stream ``fetchmany`` with their ordinary cursor.
+    """
+    driver = type(connection).__module__.split(".", 1)[0]
+    if driver in _NAMED_CURSOR_DRIVERS:
+        cursor = connection.cursor(name=f"optimizely_sync_{uuid.uuid4().hex}")
+        cursor.itersize = fetch_size
+        return cursor
+    if driver in _SERVER_SIDE_CURSOR_CLASSES:
+        module = __import__(f"{driver}.cursors", fromlist=[_SERVER_SIDE_CURSOR_CLASSES[driver]])
+        return connection.cursor(getattr(module, _SERVER_SIDE_CURSOR_CLASSES[driver]))
+    return connection.cursor()
+
+
+def pages_from_cursor(
+    cursor: Any,
+    sql: str,
+    parameters: Mapping[str, Any] | Sequence[Any] | None = None,
+    *,
+    fetch_size: int = DEFAULT_FETCH_SIZE,
+) -> Iterator[Page]:
+    """Run ``sql`` and yield its rows as dicts keyed by column name, one ``fetchmany`` page at a time."""
+    if parameters is None:
+        cursor.execute(sql)
+    else:
+        cursor.execute(sql, parameters)
+    # A server-side cursor describes its columns only once the first page is fetched.
+    page = cursor.fetchmany(fetch_size) if cursor.description is not None or _is_named(cursor) else None
+    if cursor.description is None:
+        raise SourceError("the SQL returned no result set: it must be a query (SELECT ...)")
+    columns = [column[0] for column in cursor.description]
+    if len(set(columns)) != len(columns):
+        raise SourceError(f"the query's columns must have distinct names (alias them): {columns}")
+    while page:
+        # Every row of a result has every column: zip needs no strict= check (a keyword a row costs).
+        yield Page([dict(zip(columns, values)) for values in page])  # noqa: B905
+        page = cursor.fetchmany(fetch_size)
+
+
+def _is_named(cursor: Any) -> bool:
+    return bool(getattr(cursor, "name", None))

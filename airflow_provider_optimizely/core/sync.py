@@ -1,0 +1,250 @@
+"""The sync loop shared by every data operator: rows in, batches out, a run report back.
+
+The loop reads pages of rows in the caller's thread, asks the API's ``Writer`` to turn each row into an
+item (or to reject it with a reason), cuts the items into batches of the writer's size and hands each
+batch to a bounded pool of threads that send it. Memory holds at most ``max_concurrency`` batches in
+flight plus a page and the batch being filled, whatever the row count.
+
+A writer states how its API wants batches sent:
+
+- ``orders_by_key``: two writes of one key must land in source order (profiles): a batch that holds a key
+  still in flight waits for it.
+- ``holds_last_batch``: the last batch goes alone, after every other batch was acknowledged, with
+  ``final=True`` (Optimove: ``batch_completed`` only on the last request of a ``batch_uuid``).
+
+Rejected rows never stop the run: all good rows are sent first, then ``max_rejected`` decides
+(``TooManyRejectedRows``). An error that is not about a row (auth, a missing table, retries spent) ends
+the run at once with the partial report in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from airflow_provider_optimizely.core.batching import BoundedPool
+from airflow_provider_optimizely.core.report import (
+    DEFAULT_REJECTS_KEPT,
+    Log,
+    ProgressLog,
+    Rejection,
+    RejectLimit,
+    RunReport,
+    TooManyRejectedRows,
+)
+from airflow_provider_optimizely.core.sources import Page, Row, Unreadable
+
+DEFAULT_MAX_CONCURRENCY = 4
+log = logging.getLogger(__name__)
+
+
+class Item(NamedTuple):
+    """One row made ready for its API: its source row number, its key (profile id...), and its body."""
+
+    row: int
+    key: str
+    body: Any
+
+
+@dataclass(slots=True)
+class Batch:
+    """Items as three parallel lists: a few list objects a batch rather than a few objects a row."""
+
+    rows: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def item(self, index: int) -> Item:
+        return Item(self.rows[index], self.keys[index], self.bodies[index])
+
+    def items(self) -> Iterator[Item]:
+        return map(Item._make, zip(self.rows, self.keys, self.bodies, strict=True))
+
+    def append(self, item: Item) -> None:
+        self.rows.append(item.row)
+        self.keys.append(item.key)
+        self.bodies.append(item.body)
+
+    def extend(self, other: Batch) -> None:
+        self.rows += other.rows
+        self.keys += other.keys
+        self.bodies += other.bodies
+
+    def take(self, count: int) -> Batch:
+        """The first ``count`` items, removed from this batch."""
+        taken = Batch(self.rows[:count], self.keys[:count], self.bodies[:count])
+        del self.rows[:count], self.keys[:count], self.bodies[:count]
+        return taken
+
+    def without(self, indexes: Collection[int]) -> Batch:
+        keep = [i for i in range(len(self)) if i not in indexes]
+        return Batch(
+            [self.rows[i] for i in keep], [self.keys[i] for i in keep], [self.bodies[i] for i in keep]
+        )
+
+
+class RowRejected(Exception):
+    """Raised by ``Writer.prepare`` for a row that can't be sent; the run goes on without it."""
+
+    def __init__(self, reason: str, *, column: str | None = None, key: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.column = column
+        self.key = None if key is None else str(key)
+
+
+class SyncConfigError(ValueError):
+    """The sync is set up wrong (a mapping names an unknown attribute...): nothing more is sent."""
+
+
+@dataclass
+class BatchResult:
+    """What the API made of one batch: how many items it took, which it refused, and other counts."""
+
+    succeeded: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    details: Counter[str] = field(default_factory=Counter)
+
+    def refuse(self, item: Item, reason: str, column: str | None = None) -> None:
+        self.rejected.append(Rejection(row=item.row, key=item.key, reason=reason, column=column))
+
+
+class Writer(Protocol):
+    operation: str
+    api: str
+    batch_size: int
+    orders_by_key: bool
+    holds_last_batch: bool
+
+    @property
+    def target(self) -> str | None: ...
+
+    def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]: ...
+
+    def send(self, batch: Batch, final: bool) -> BatchResult: ...
+
+
+class RowWriter:
+    """A writer that prepares one row at a time (``prepare``); a writer with a faster way for whole
+    pages overrides ``prepare_page`` and falls back to this one for pages it can't take at once."""
+
+    def prepare(self, row_number: int, row: Row) -> Item:
+        raise NotImplementedError
+
+    def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
+        ready = Batch()
+        rejected: list[Rejection] = []
+        prepare = self.prepare
+        for number, row in enumerate(page.rows, start=first_row):
+            if type(row) is Unreadable:
+                rejected.append(Rejection(row=number, key=None, reason=row.reason))
+                continue
+            try:
+                ready.append(prepare(number, row))  # type: ignore[arg-type]
+            except RowRejected as exc:
+                rejected.append(Rejection(row=number, key=exc.key, reason=exc.reason, column=exc.column))
+        return ready, rejected
+
+
+def run_sync(
+    pages: Iterable[Page],
+    writer: Writer,
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    max_rejected: Any = 0,
+    rejects_kept: int = DEFAULT_REJECTS_KEPT,
+    progress: ProgressLog | None = None,
+    request_stats: Callable[[], Mapping[str, float]] | None = None,
+    logger: Log | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunReport:
+    """Send every row of ``pages`` through ``writer``; return the report, or raise ``TooManyRejectedRows``.
+
+    ``request_stats`` gives the REST client's counters for the report: those of a client used for this
+    run alone, so that they count its setup reads (the attributes, the schema) too.
+    """
+    limit = RejectLimit.parse(max_rejected)
+    logger = logger or log
+    report = RunReport(
+        operation=writer.operation, api=writer.api, target=writer.target, rejects_kept=rejects_kept
+    )
+    started = clock()
+
+    def on_done(future: Future[BatchResult]) -> None:
+        result = future.result()  # an error that is not about a row ends the run here
+        report.rows_succeeded += result.succeeded
+        for rejection in result.rejected:
+            report.reject(rejection)
+        report.details.update(result.details)
+
+    def finish() -> None:
+        report.duration_seconds = clock() - started
+        if request_stats:
+            report.requests = dict(request_stats())
+
+    try:
+        with BoundedPool[BatchResult](max_concurrency, on_done) as pool:
+            _pump(pages, writer, report, pool, progress)
+    except BaseException:
+        finish()
+        logger.error("sync stopped early: %s", report.summary())
+        raise
+    finish()
+    if report.rows_read == 0:
+        logger.warning("the source had no rows: nothing was sent")
+    logger.info("%s", report.summary())
+    if report.rows_rejected and limit.exceeded_by(report.rows_rejected, report.rows_read):
+        raise TooManyRejectedRows(report, limit)
+    return report
+
+
+def _pump(
+    pages: Iterable[Page],
+    writer: Writer,
+    report: RunReport,
+    pool: BoundedPool[BatchResult],
+    progress: ProgressLog | None,
+) -> None:
+    size = writer.batch_size
+    held: Batch | None = None
+
+    def dispatch(batch: Batch, final: bool = False) -> None:
+        keys = set(batch.keys) if writer.orders_by_key else ()
+        report.rows_sent += len(batch)
+        pool.submit(writer.send, batch, final, keys=keys)
+
+    def flush(batch: Batch) -> None:
+        nonlocal held
+        if not writer.holds_last_batch:
+            dispatch(batch)
+            return
+        if held is not None:
+            dispatch(held)
+        held = batch
+
+    pending = Batch()
+    for page in pages:
+        first_row = report.rows_read + 1
+        report.rows_read += len(page)
+        ready, rejected = writer.prepare_page(first_row, page)
+        for rejection in rejected:
+            report.reject(rejection)
+        pending.extend(ready)
+        while len(pending) >= size:
+            flush(pending.take(size))
+        if progress is not None:
+            progress.tick(report)
+    if pending:
+        flush(pending)
+    pool.drain()
+    if held is not None:
+        dispatch(held, final=True)
+        pool.drain()

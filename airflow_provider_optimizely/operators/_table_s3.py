@@ -1,0 +1,58 @@
+"""An S3Hook that signs with a DCP table's own keys (API.md §4.4), so uploads use the Amazon provider as is.
+
+DCP hands each table an access key pair for the ``optimizely-import`` bucket; no Airflow connection holds
+it. The hook takes the keys from the DCP API and everything else (endpoint, region, botocore settings)
+from, in order: an optional Amazon connection, the Optimizely connection's ``s3_endpoint_url`` and
+``s3_region`` extras, AWS's defaults. Credentials of the Amazon connection itself are never used: DCP
+accepts only the table's.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_optimizely.core.rest import check_url_is_safe
+from airflow_provider_optimizely.hooks.dcp import DcpS3Credentials
+
+# Settings taken from an Amazon connection; its keys, role and profile are left out on purpose.
+_AWS_SETTINGS = ("endpoint_url", "region_name", "config_kwargs", "verify", "service_config")
+DEFAULT_REGION = "us-east-1"
+
+
+class DcpTableS3Hook(S3Hook):
+    """``S3Hook`` for one DCP table's import path, signed with the table's keys."""
+
+    def __init__(self, credentials: DcpS3Credentials, aws_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(aws_conn_id=aws_conn_id, **kwargs)
+        self.table_credentials = credentials
+        mask_secret(credentials.aws_secret_access_key)
+        mask_secret(credentials.aws_access_key_id)
+
+    @cached_property
+    def conn_config(self) -> AwsConnectionWrapper:
+        credentials = self.table_credentials
+        extra: dict[str, Any] = {}
+        if self.aws_conn_id:
+            aws_extra = self.get_connection(self.aws_conn_id).extra_dejson
+            extra.update({key: aws_extra[key] for key in _AWS_SETTINGS if key in aws_extra})
+        extra.setdefault("endpoint_url", credentials.endpoint_url)
+        extra.setdefault("region_name", credentials.region or DEFAULT_REGION)
+        if extra["endpoint_url"]:
+            check_url_is_safe(str(extra["endpoint_url"]))
+            # S3-compatible endpoints (and loopback ones) want the bucket in the path, not the host name.
+            config = dict(extra.get("config_kwargs") or {})
+            config.setdefault("s3", {"addressing_style": "path"})
+            extra["config_kwargs"] = config
+        else:
+            extra.pop("endpoint_url")
+        return AwsConnectionWrapper.from_connection_metadata(
+            conn_id=self.aws_conn_id,
+            login=credentials.aws_access_key_id,
+            password=credentials.aws_secret_access_key,
+            extra=extra,
+        )

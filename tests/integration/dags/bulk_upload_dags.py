@@ -1,0 +1,55 @@
+"""DAGs for the bulk-upload integration tests: a file upload, and uploads whose task dies after the upload."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from airflow.sdk import DAG, Param
+
+from airflow_provider_optimizely.operators import OptimizelyBulkUploadOperator
+from airflow_provider_optimizely.sensors import OptimizelyUploadHistorySensor
+
+
+class WorkerLostAfterSavingUpload(OptimizelyBulkUploadOperator):
+    """The first try dies after the upload and after task_state_store kept its key (a lost worker)."""
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> None:
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated: the worker was lost after the upload")
+
+
+class WorkerLostBeforeSavingUpload(OptimizelyBulkUploadOperator):
+    """The first try dies right after the upload, before task_state_store could keep its key."""
+
+    def submit_job(self, context: Any) -> Any:
+        result = super().submit_job(context)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("simulated: the worker was lost between the upload and saving its key")
+        return result
+
+
+def _dag(dag_id: str, operator: type[OptimizelyBulkUploadOperator]) -> DAG:
+    with DAG(
+        dag_id,
+        schedule=None,
+        start_date=datetime.datetime(2026, 1, 1),
+        catchup=False,
+        render_template_as_native_obj=True,
+        params={"table_id": Param(0, type="integer"), "path": Param("", type="string"), "max_rejected": 0},
+    ) as dag:
+        upload = operator(
+            task_id="upload",
+            table_id="{{ params.table_id }}",
+            path="{{ params.path }}",
+            max_rejected="{{ params.max_rejected }}",
+            retries=1,
+            retry_delay=datetime.timedelta(seconds=0),
+        )
+        OptimizelyUploadHistorySensor(task_id="wait", uploads=upload.output, poll_interval=0.1, timeout=60)
+    return dag
+
+
+bulk_upload_file = _dag("bulk_upload_file", OptimizelyBulkUploadOperator)
+bulk_upload_lost_after_saving = _dag("bulk_upload_lost_after_saving", WorkerLostAfterSavingUpload)
+bulk_upload_lost_before_saving = _dag("bulk_upload_lost_before_saving", WorkerLostBeforeSavingUpload)

@@ -1,0 +1,56 @@
+"""Delete-profile under a real Airflow against the emulated Profile Store: 404 is success, a 429 is waited
+out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_optimizely.hooks.profile_store import OptimizelyProfileStoreHook
+
+pytestmark = pytest.mark.integration
+
+
+def seed(ids):
+    store = OptimizelyProfileStoreHook()
+    for profile_id in ids:
+        store.put_profile(profile_id, {"Name": profile_id, "Visits": 1})
+
+
+def stored_ids(emulator):
+    return {p["ProfileId"] for p in emulator.state("profile_store")["profiles"]}
+
+
+def test_delete_then_rerun(run_dag, emulator, emulator_connections):
+    seed(["a", "b", "keep"])
+    first = run_dag("sync_delete_profiles", conf={"profile_ids": ["a", "b", "never-existed"]})
+    first.assert_success()
+    assert first.xcoms["delete_profiles"]["details"] == {"deleted": 2, "already_deleted": 1}
+    assert stored_ids(emulator) == {"keep"}
+    again = run_dag("sync_delete_profiles", conf={"profile_ids": ["a", "b", "never-existed"]})
+    again.assert_success()
+    assert again.xcoms["delete_profiles"]["details"] == {"already_deleted": 3}
+
+
+def test_429_waits_for_retry_after_and_goes_on(run_dag, emulator, emulator_connections, monkeypatch):
+    # Two attempts a request in the hook, so the third 429 reaches the operator, which waits and goes on.
+    connection = json.loads(emulator_connections["optimizely_profile_store_default"])
+    connection["extra"] = {**connection.get("extra", {}), "max_attempts": 2}
+    monkeypatch.setenv("AIRFLOW_CONN_PS_FEW_RETRIES", json.dumps(connection))
+    seed(["x", "y"])
+    emulator.set_faults(
+        "profile_store",
+        route="DELETE /api/v1.0/profiles/{scope}/{profileid}",
+        next=["429", "429", "429"],
+        retry_after=1,
+    )
+    result = run_dag("sync_delete_profiles", conf={"profile_ids": ["x", "y"], "conn_id": "ps_few_retries"})
+    result.assert_success()
+    report = result.xcoms["delete_profiles"]
+    assert report["details"]["deleted"] == 2
+    assert report["details"]["rate_limit_waits"] == 1
+    assert report["throttled_seconds"] >= 2  # three Retry-After pauses of 1 s, two inside the client
+    assert stored_ids(emulator) == set()
+    faults = emulator.received("profile_store")["faults"]
+    assert sum(n for route, n in faults.items() if route.endswith("-> 429")) == 3

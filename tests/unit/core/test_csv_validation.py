@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from airflow_provider_optimizely.core.csv_validation import Attribute, CheckOptions, check_csv, check_rows
+from airflow_provider_optimizely.core.pii import SaltedHasher
+
+ATTRIBUTES = {
+    a.name: a
+    for a in [
+        Attribute("ltv", "double"),
+        Attribute("visits", "long"),
+        Attribute("vip", "bool"),
+        Attribute("last_seen", "datetime", "yyyy-mm-ddThh:mm:ssZ"),
+        Attribute("signup", "datetime", "yyyy-mm-dd"),
+        Attribute("seen_ms", "datetime", "epoch"),
+        Attribute("category", "string"),
+        Attribute("contact", "string"),
+        Attribute("email", "string"),
+    ]
+}
+HEADER = "customerId,ltv,visits,vip,last_seen,signup,seen_ms,category\n"
+GOOD_ROW = "c1,10.5,3,true,2024-01-31T23:59:59Z,2024-01-31,1706745599000,shoes\n"
+
+
+def check(text: str | bytes, **options):
+    data = text.encode() if isinstance(text, str) else text
+    delimiter = options.pop("delimiter", ",")
+    opts = CheckOptions(ATTRIBUTES, **options)
+    output = io.BytesIO() if opts.rewrites else None
+    result = check_csv(io.BytesIO(data), opts, delimiter=delimiter, output=output)
+    return result, (output.getvalue().decode() if output is not None else None)
+
+
+def only_problem(result):
+    assert result.problem_count == 1, result.describe_problems()
+    return result.problems[0]
+
+
+def test_a_good_file_passes_and_is_named_by_the_hash_of_its_bytes():
+    text = HEADER + GOOD_ROW + GOOD_ROW.replace("c1", "c2")
+    result, _ = check(text)
+    assert result.problem_count == 0
+    assert result.uploadable(skip_bad_rows=False)
+    assert (result.rows, result.rows_rejected, result.bytes) == (2, 0, len(text.encode()))
+    assert result.content_hash == hashlib.sha256(text.encode()).hexdigest()
+    assert result.columns == HEADER.strip().split(",")
+
+
+def test_customer_id_column_is_found_in_any_case_and_empty_cells_mean_no_value():
+    result, _ = check("CUSTOMERID,ltv,visits,vip\nc1,,,\n")
+    assert result.problem_count == 0 and result.rows == 1
+
+
+def test_an_unregistered_header_column_is_named_on_row_1():
+    problem = only_problem(check("customerId,ltv,colour\nc1,1.5,red\n")[0])
+    assert (problem.row, problem.column) == (1, "colour")
+    assert "not a registered attribute" in problem.message
+
+
+def test_a_header_without_customer_id_is_refused():
+    result, _ = check("ltv\n1.5\n")
+    assert result.file_refused
+    assert "no customerId column" in result.problems[0].message
+
+
+def test_a_column_twice_is_refused():
+    problem = only_problem(check("customerId,ltv,ltv\nc1,1,2\n")[0])
+    assert (problem.row, problem.column) == (1, "ltv")
+
+
+@pytest.mark.parametrize(
+    ("column", "bad", "reason"),
+    [
+        ("ltv", "ten", "not a double: 'ten'"),
+        ("visits", "3.5", "not a long: '3.5'"),
+        ("vip", "yes", "not a bool (true or false): 'yes'"),
+        ("last_seen", "2024-01-31 23:59:59", "yyyy-mm-ddThh:mm:ssZ"),
+        ("signup", "2024-02-30", "no calendar date"),
+        ("seen_ms", "2024-01-31", "epoch (milliseconds)"),
+    ],
+)
+def test_a_value_of_the_wrong_datatype_is_named_by_row_column_and_value(column, bad, reason):
+    cells = dict(zip(HEADER.strip().split(","), GOOD_ROW.strip().split(","), strict=True))
+    cells[column] = bad
+    text = HEADER + GOOD_ROW + ",".join(cells.values()) + "\n"
+    result, _ = check(text)
+    problem = only_problem(result)
+    assert (problem.row, problem.column, problem.value) == (3, column, bad)
+    assert reason in problem.message
+    assert not result.uploadable(skip_bad_rows=False)
+
+
+def test_a_row_without_customer_id_is_named():
+    problem = only_problem(check(HEADER + GOOD_ROW + GOOD_ROW.replace("c1", " "))[0])
+    assert (problem.row, problem.column) == (3, "customerId")
+    assert "customerId is empty" in problem.message
+
+
+def test_a_row_with_the_wrong_number_of_fields_is_named():
+    problem = only_problem(check("customerId,ltv\nc1,1.5\nc2,1.5,extra\n")[0])
+    assert problem.row == 3 and "3 fields where the header has 2" in problem.message
+
+
+def test_doubled_quotes_inside_a_quoted_value_are_fine():
+    result, _ = check('customerId,category\nc1,"Height: 6\'1"""\n"c2", "say ""hi"", ok"\n')
+    assert result.problem_count == 0, result.describe_problems()
+
+
+def test_a_bare_quote_inside_an_unquoted_value_is_named():
+    problem = only_problem(check("customerId,category\nc1,shoes\nc2,6'1\"\n")[0])
+    assert (problem.row, problem.column) == (3, "category")
+    assert "doubled" in problem.message
+
+
+def test_text_after_a_closing_quote_is_refused_with_its_row():
+    result, _ = check('customerId,category\nc1,shoes\nc2,"ab"c\n')
+    assert result.file_refused
+    assert result.problems[0].row == 3 and "not well-formed CSV" in result.problems[0].message
+
+
+def test_an_unterminated_quote_is_refused():
+    result, _ = check('customerId,category\nc1,"shoes\n')
+    assert result.file_refused and "not well-formed CSV" in result.problems[0].message
+
+
+def test_a_value_over_several_lines_is_counted_at_the_line_where_the_record_ends():
+    problem = only_problem(check('customerId,category,ltv\nc1,"two\nlines",x\n')[0])
+    assert (problem.row, problem.column) == (3, "ltv")
+
+
+def test_bytes_that_are_not_utf8_are_named_by_row_and_column():
+    data = b"customerId,category\nc1,shoes\nc2,caf\xe9\nc3,hats\n"
+    result, _ = check(data)
+    problem = only_problem(result)
+    assert (problem.row, problem.column) == (3, "category")
+    assert "not UTF-8" in problem.message
+
+
+def test_a_bad_byte_far_into_the_file_is_pinned_to_its_own_row():
+    rows = [f"c{i},shoes\n".encode() for i in range(5000)]
+    rows[4321] = b"c4321,sh\xffoes\n"
+    result, _ = check(b"customerId,category\n" + b"".join(rows))
+    problem = only_problem(result)
+    assert (problem.row, problem.column) == (4323, "category")
+
+
+def test_a_byte_order_mark_is_tolerated_and_kept_in_the_hash():
+    data = b"\xef\xbb\xbf" + (HEADER + GOOD_ROW).encode()
+    result, _ = check(data)
+    assert result.problem_count == 0
+    assert result.content_hash == hashlib.sha256(data).hexdigest()
+
+
+def test_a_file_at_the_size_limit_is_refused():
+    text = HEADER + GOOD_ROW * 100
+    result, _ = check(text, max_bytes=1000)
+    assert result.file_refused
+    assert "DCP takes files under 1,000 bytes" in result.problems[-1].message
+
+
+def test_tab_separated_files_are_read_with_tabs():
+    result, _ = check(HEADER.replace(",", "\t") + GOOD_ROW.replace(",", "\t"), delimiter="\t")
+    assert result.problem_count == 0 and result.rows == 1
+
+
+def test_blank_lines_are_skipped_and_not_counted():
+    result, _ = check(HEADER + GOOD_ROW + "\n" + GOOD_ROW.replace("c1", "c2") + "\n")
+    assert (result.rows, result.problem_count) == (2, 0)
+
+
+def test_all_or_nothing_stops_after_the_first_problems_and_reports_them_in_row_order():
+    rows = "".join(f"c{i},x{i},{'bad' if i % 2 else i}\n" for i in range(100))
+    result, _ = check("customerId,visits,ltv\n" + rows, max_problems=5)
+    assert result.stopped_early
+    assert [(p.row, p.column) for p in result.problems] == [
+        (2, "visits"),
+        (3, "visits"),
+        (3, "ltv"),
+        (4, "visits"),
+        (5, "visits"),
+    ]
+    assert "stopped early" in result.describe_problems()
+
+
+def test_skipping_bad_rows_writes_only_the_good_ones_and_reports_the_bad():
+    text = (
+        HEADER + GOOD_ROW + GOOD_ROW.replace("c1", "c2").replace("10.5", "ten") + GOOD_ROW.replace("c1", "c3")
+    )
+    result, output = check(text, skip_bad_rows=True)
+    assert (result.rows, result.rows_rejected, result.rows_accepted) == (3, 1, 2)
+    assert only_problem(result).row == 3
+    assert result.uploadable(skip_bad_rows=True) and not result.uploadable(skip_bad_rows=False)
+    assert [line.split(",")[0] for line in output.splitlines()] == ["customerId", "c1", "c3"]
+    assert result.content_hash == hashlib.sha256(output.encode()).hexdigest()
+    assert result.bytes == len(output.encode())
+
+
+def test_a_personal_data_column_is_refused_by_its_name():
+    result, _ = check("customerId,email\nc1,x\n")
+    problem = only_problem(result)
+    assert result.file_refused
+    assert (problem.row, problem.column) == (1, "email")
+    assert "an email address" in problem.message and "hash_columns" in problem.message
+
+
+def test_a_personal_data_column_is_refused_by_its_values_without_showing_them():
+    result, _ = check("customerId,contact\nc1,call later\nc2,ann.smith@example.com\n")
+    problem = only_problem(result)
+    assert (problem.row, problem.column) == (3, "contact")
+    assert "an email address (by its values)" in problem.message
+    assert "ann.smith" not in str(problem.value) and "example.com" not in result.describe_problems()
+
+
+def test_an_email_past_the_full_sample_is_still_found():
+    rows = "".join(f"c{i},note {i}\n" for i in range(30))
+    result, _ = check("customerId,contact\n" + rows + "c99,bob@example.org\n", pii_sample_rows=10)
+    assert only_problem(result).row == 32
+
+
+@pytest.mark.parametrize("value", ["+1 415 555 0100", "(415) 555-0100", "078-05-1120"])
+def test_phone_numbers_and_social_security_numbers_are_found_by_value(value):
+    problem = only_problem(check(f"customerId,contact\nc1,{value}\n")[0])
+    assert problem.column == "contact"
+
+
+def test_a_personal_data_column_named_for_hashing_goes_up_hashed():
+    hasher = SaltedHasher("pepper")
+    text = "customerId,email,ltv\nc1, Ann@Example.com ,1.5\nc2,,2\n"
+    result, output = check(text, hash_columns={"email": hasher})
+    assert result.problem_count == 0, result.describe_problems()
+    lines = output.splitlines()
+    expected = hashlib.sha256(b"pepperann@example.com").hexdigest()
+    assert lines[1] == f"c1,{expected},1.5"
+    assert lines[2] == "c2,,2"
+    assert "Ann@Example.com" not in output
+
+
+def test_a_hashed_column_must_be_a_string_attribute_and_in_the_header():
+    result, _ = check(
+        "customerId,ltv\nc1,1\n", hash_columns={"ltv": SaltedHasher("s"), "email": SaltedHasher("s")}
+    )
+    assert {p.column for p in result.problems} == {"ltv", "email"}
+    assert result.file_refused
+
+
+def test_a_rewrite_needs_an_output_stream():
+    with pytest.raises(ValueError, match="output stream"):
+        check_csv(io.BytesIO(b""), CheckOptions(ATTRIBUTES, skip_bad_rows=True))
+
+
+def test_an_empty_file_is_refused():
+    assert "needs a header row" in only_problem(check("")[0]).message
+
+
+def test_sql_rows_are_checked_typed_and_written_as_csv():
+    rows = [
+        (
+            "c1",
+            Decimal("10.50"),
+            3,
+            True,
+            datetime(2024, 1, 31, 23, 59, 59, tzinfo=timezone.utc),
+            date(2024, 1, 31),
+        ),
+        ("c2", None, None, False, None, None),
+        (None, 1.0, 1, True, None, None),
+        ("c4", 1.0, 1.5, True, None, None),
+    ]
+    output = io.BytesIO()
+    columns = ["customerid", "ltv", "visits", "vip", "last_seen", "signup"]
+    result = check_rows(columns, rows, CheckOptions(ATTRIBUTES, skip_bad_rows=True), output)
+    assert (result.rows, result.rows_rejected) == (4, 2)
+    assert [(p.row, p.column) for p in result.problems] == [(3, "customerid"), (4, "visits")]
+    assert result.problems[1].value == "1.5"
+    text = output.getvalue().decode()
+    assert text.splitlines() == [
+        "customerid,ltv,visits,vip,last_seen,signup",
+        "c1,10.5,3,true,2024-01-31T23:59:59Z,2024-01-31",
+        "c2,,,false,,",
+    ]
+    assert result.content_hash == hashlib.sha256(output.getvalue()).hexdigest()
