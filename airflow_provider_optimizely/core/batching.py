@@ -9,7 +9,7 @@ flight waits for it, so two writes of one profile land in source order even with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Set
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any, Generic, TypeVar
@@ -44,12 +44,13 @@ class BoundedPool(Generic[R]):
         self._executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix=thread_name_prefix)
         self._in_flight: dict[Future[R], Set[Any]] = {}
 
-    def submit(self, fn: Callable[..., R], *args: Any, keys: Collection[Any] = ()) -> None:
+    def submit(self, fn: Callable[..., R], *args: Any, keys: Iterable[Any] = ()) -> None:
         """Run ``fn(*args)`` once a slot is free and no job in flight writes one of ``keys``."""
-        key_set = keys if isinstance(keys, (set, frozenset)) else frozenset(keys)
+        key_set = set(keys)
         while self._in_flight and (len(self._in_flight) >= self.max_in_flight or self._overlaps(key_set)):
             self._collect(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
-        self._in_flight[self._executor.submit(fn, *args)] = key_set
+        job = _releasing_keys(fn, key_set) if key_set else fn
+        self._in_flight[self._executor.submit(job, *args)] = key_set
 
     def drain(self) -> None:
         """Wait for every job in flight and hand each back."""
@@ -81,3 +82,22 @@ class BoundedPool(Generic[R]):
         for future in done:
             self._in_flight.pop(future, None)
             self._on_done(future)
+
+
+def _releasing_keys(fn: Callable[..., R], keys: set[Any]) -> Callable[..., R]:
+    """``fn`` that empties ``keys`` as soon as it ends, in its own thread.
+
+    A finished job writes nothing more, and its keys (thousands of strings a batch) should not outlive
+    the batch until the producer next collects: kept alive, they scatter among the objects of the
+    pages read meanwhile, and every later page costs more CPU (about a fifth of a 1,000,000-row sync).
+    ``set.clear`` and the producer's ``isdisjoint`` are single C calls, so each sees the set whole or
+    empty.
+    """
+
+    def job(*args: Any) -> R:
+        try:
+            return fn(*args)
+        finally:
+            keys.clear()
+
+    return job

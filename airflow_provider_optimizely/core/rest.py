@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json as jsonlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception
@@ -39,6 +41,40 @@ MAX_PER_PAGE = 100
 _MASK = "***"
 _TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
 _NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
+
+
+# msgspec writes JSON several times faster than the standard library, which matters for 5000-record
+# bodies. ``enc_hook=str`` keeps ``json.dumps(default=str)``'s promise that any value can be sent.
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
+
+
+def encode_json(value: Any) -> bytes:
+    """The compact UTF-8 JSON of a request body, as ``RestClient.request`` sends it.
+
+    Values JSON has no type for are written in one defined way: datetimes, dates and times in ISO 8601
+    (``2026-03-01T12:00:00Z``; a naive datetime stays without offset), ``Decimal`` as its text
+    (``"1.50"``, no float rounding), UUIDs as text, bytes in base64, sets as arrays, enums by value,
+    NaN and infinities as ``null`` (JSON has no token for them), anything else as its ``str()``. Text
+    goes out as UTF-8 unescaped; a lone surrogate (not Unicode, but JSON Lines can hold one as an escape)
+    is written back as its ``\\uXXXX`` escape.
+    """
+    try:
+        return _ENCODER.encode(value)
+    except UnicodeEncodeError:
+        # Rare: let the standard library escape the surrogate, everything else converted as above.
+        builtins = _finite(msgspec.to_builtins(value, enc_hook=str, str_keys=True))
+        return jsonlib.dumps(builtins, separators=(",", ":")).encode()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` (built-in types only) with NaN and infinities as None, as msgspec writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 class InsecureUrlError(ValueError):
@@ -174,14 +210,14 @@ class RestClient:
     ) -> requests.Response:
         """Send one request (retrying as the policy says) and return a 2xx/3xx answer, else raise.
 
-        ``json`` is serialised once, here, and the same bytes are resent on a retry.
+        ``json`` is serialised once, here (``encode_json``), and the same bytes are resent on a retry.
         ``expected`` (success codes the API documents) is informational: any 2xx is accepted, another
         one than documented is logged at debug level.
         ``rate_limiter`` replaces the client's for this call (a route with its own limit, e.g. ODP profiles).
         """
         method = method.upper()
         url = self._url(path, base_url)
-        body = None if json is None else jsonlib.dumps(json, separators=(",", ":"), default=str).encode()
+        body = None if json is None else encode_json(json)
         call_headers = {**self._headers, **(headers or {})}
         if body is not None:
             call_headers["Content-Type"] = "application/json"

@@ -217,7 +217,7 @@ def _pump(
     held: Batch | None = None
 
     def dispatch(batch: Batch, final: bool = False) -> None:
-        keys = set(batch.keys) if writer.orders_by_key else ()
+        keys = batch.keys if writer.orders_by_key else ()
         report.rows_sent += len(batch)
         pool.submit(writer.send, batch, final, keys=keys)
 

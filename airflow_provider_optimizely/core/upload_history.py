@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_optimizely.core.report import RejectLimit
 
@@ -45,6 +45,20 @@ def find_entries(
         if not missing or scanned >= max_scanned:
             break
     return found
+
+
+class UploadHistorySource(Protocol):
+    """What ``find_in_history`` reads: ``OptimizelyDcpHook.list_upload_history`` (pydantic entries)."""
+
+    def list_upload_history(self, table_id: int) -> Iterable[Any]: ...
+
+
+def find_in_history(
+    source: UploadHistorySource, table_id: int, wanted: Sequence[str]
+) -> dict[str, dict[str, Any] | None]:
+    """``find_entries`` over a table's Upload History as the hook lists it, read lazily."""
+    history = (entry.model_dump(mode="json") for entry in source.list_upload_history(table_id))
+    return find_entries(history, wanted)
 
 
 def _names(entry: Mapping[str, Any], wanted: str) -> bool:

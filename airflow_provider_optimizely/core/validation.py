@@ -377,6 +377,35 @@ def dcp_batch_check(datatype: str, fmt: str | None = None) -> Callable[[Sequence
     return _DCP_BATCH_CHECKS[(datatype, fmt if datatype == "datetime" else None)]
 
 
+# Regular expressions that match only text the check of the datatype passes (never the empty cell): a
+# whole block of rows is matched at once against them, and a block that does not match is checked cell by
+# cell. Calendar days beyond the 28th are taken for the months that have them; 29 February is left to the
+# cell-by-cell check, as are the year 0, signs, spaces, any case of true/false but lower and long literals.
+_DIGITS_PATTERN = "[0-9]{1,18}"
+_DOUBLE_PATTERN = r"[+-]?(?:[0-9]{1,200}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?"
+_DATE_PATTERN = (
+    "(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_DATETIME_Z_PATTERN = _DATE_PATTERN + "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
+_DCP_TEXT_PATTERNS: dict[tuple[str, str | None], str | None] = {
+    ("string", None): None,
+    ("bool", None): "true|false",
+    ("long", None): _DIGITS_PATTERN,
+    ("double", None): _DOUBLE_PATTERN,
+    ("datetime", "yyyy-mm-dd"): _DATE_PATTERN,
+    ("datetime", "yyyy-mm-ddThh:mm:ssZ"): _DATETIME_Z_PATTERN,
+    ("datetime", "epoch"): _DIGITS_PATTERN,
+}
+
+
+def dcp_text_pattern(datatype: str, fmt: str | None = None) -> str | None:
+    """A regular expression (source) matching only non-empty text ``dcp_text_check`` passes; None for
+    ``string``. Not matching does not mean the text is bad, only that it must be checked by itself."""
+    dcp_validator(datatype, fmt)
+    return _DCP_TEXT_PATTERNS[(datatype, fmt if datatype == "datetime" else None)]
+
+
 def dcp_value(value: Any, datatype: str, fmt: str | None = None) -> Any:
     """One value checked against a DCP datatype: its wire value, or ``ValueError``."""
     return dcp_validator(datatype, fmt)(value)

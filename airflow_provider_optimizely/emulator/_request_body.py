@@ -1,4 +1,4 @@
-"""Reading a JSON body and checking a key, the same way in the ODP, Profile Store and Optimove routers.
+"""Reading a JSON body and checking a key, the same way in every router.
 
 Bodies are parsed here rather than by FastAPI's pydantic binding, so that a malformed body answers with
 the API's own 400 (or 413) instead of FastAPI's 422.
@@ -32,6 +32,13 @@ async def read_json(request: Request, *, max_bytes: int | None = None) -> Any:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "request body is not valid JSON") from exc
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
 
 
 def same_secret(given: str | None, expected: str) -> bool:

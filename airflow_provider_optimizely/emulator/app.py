@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from airflow_provider_optimizely.emulator import admin, dcp, dcp_profiles, odp, optimove, profile_store
 from airflow_provider_optimizely.emulator.common import (
     API_NAMES,
+    API_PREFIXES,
     ApiError,
     EmulatorSettings,
     Received,
@@ -65,13 +66,15 @@ class EmulatorApp(FastAPI):
     """A FastAPI app whose traffic layer sits outside Starlette's own middleware (see ``traffic.py``)."""
 
     emulator: Runtime
+    #: Each emulated API's router by its URL prefix, for the traffic layer's route templates.
+    api_routers: dict[str, APIRouter]
 
     def build_middleware_stack(self) -> Any:
         inner = super().build_middleware_stack()
         runtime = self.emulator
         return TrafficMiddleware(
             inner,
-            routes=lambda: self.router.routes,
+            routes=lambda prefix: self.api_routers[prefix].routes,
             faults=runtime.faults,
             limiter=runtime.limiter,
             received=runtime.received,
@@ -119,21 +122,22 @@ def create_app(settings: EmulatorSettings, state: EmulatorState | None = None) -
     app.emulator = runtime
     app.state.emulator = runtime
 
-    app.include_router(
-        dcp.create_router(state.dcp, settings, runtime.received["dcp"]), prefix="/dcp/experiment/v1"
-    )
-    app.include_router(
-        dcp_profiles.create_router(state.dcp, settings, runtime.received["dcp"]), prefix="/dcp/profile-api"
-    )
-    app.include_router(odp.create_router(state.odp, settings, runtime.received["odp"]), prefix="/odp/v3")
-    app.include_router(
-        profile_store.create_router(state.profile_store, settings, runtime.received["profile_store"]),
-        prefix="/profile-store",
-    )
-    app.include_router(
-        optimove.create_router(state.optimove, settings, runtime.received["optimove"]),
-        prefix="/optimove/api/data-connections/v1",
-    )
+    received = runtime.received
+    app.api_routers = {
+        "/dcp/experiment/v1": dcp.create_router(state.dcp, settings, received["dcp"]),
+        "/dcp/profile-api": dcp_profiles.create_router(state.dcp, settings, received["dcp"]),
+        "/odp/v3": odp.create_router(state.odp, settings, received["odp"]),
+        "/profile-store": profile_store.create_router(
+            state.profile_store, settings, received["profile_store"]
+        ),
+        "/optimove/api/data-connections/v1": optimove.create_router(
+            state.optimove, settings, received["optimove"]
+        ),
+    }
+    # The traffic layer finds an API's router by the prefixes API_PREFIXES names: they must be the same.
+    assert set(app.api_routers) == {p for prefixes in API_PREFIXES.values() for p in prefixes}
+    for prefix, router in app.api_routers.items():
+        app.include_router(router, prefix=prefix)
     app.include_router(admin.create_router(runtime), prefix="/_emulator")
     install_error_handlers(app)
     return app

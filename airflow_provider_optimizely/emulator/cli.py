@@ -9,7 +9,6 @@ interrupted. A non-loopback ``--host`` needs ``--allow-remote``: the emulator ha
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import ipaddress
 import shlex
 import sys
@@ -20,6 +19,13 @@ from airflow_provider_optimizely.emulator.common import EmulatorSettings, RateLi
 from airflow_provider_optimizely.emulator.faults import FaultSpec, parse_cli_fault
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from airflow_provider_optimizely.emulator.ratelimit import parse_target
+from airflow_provider_optimizely.emulator.server import (
+    SETTINGS_KEYS,
+    bind_socket,
+    keys_of,
+    moto_s3_server,
+    uvicorn_config,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,14 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow a --host that is not a loopback address"
     )
-    for name in (
-        "dcp_token",
-        "odp_private_key",
-        "odp_public_key",
-        "profile_store_key",
-        "optimove_api_key",
-        "optimove_brand_key",
-    ):
+    for name in SETTINGS_KEYS:
         flag = "--" + name.replace("_", "-")
         parser.add_argument(
             flag, dest=name, default=getattr(defaults, name), help=f"(default {getattr(defaults, name)})"
@@ -96,11 +95,7 @@ def settings_from(args: argparse.Namespace) -> EmulatorSettings:
         spec = parse_cli_fault(text)
         FaultSpec.model_validate(spec)
         faults.append(spec)
-    keys = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(EmulatorSettings)
-        if f.name.endswith(("_key", "_token"))
-    }
+    keys = {name: getattr(args, name) for name in SETTINGS_KEYS}
     return EmulatorSettings(
         **keys,
         s3_endpoint_url=args.s3_endpoint_url,
@@ -152,12 +147,6 @@ def serve(settings: EmulatorSettings, host: str, port: int, s3_port: int, log_le
     import uvicorn
 
     from airflow_provider_optimizely.emulator.app import create_app
-    from airflow_provider_optimizely.emulator.server import (
-        bind_socket,
-        keys_of,
-        moto_s3_server,
-        uvicorn_config,
-    )
 
     sock = bind_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]

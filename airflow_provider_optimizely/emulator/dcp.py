@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from airflow_provider_optimizely.emulator._request_body import read_json, same_secret
+from airflow_provider_optimizely.emulator._request_body import read_json_object, same_secret
 from airflow_provider_optimizely.emulator.common import ApiError, EmulatorSettings, Received, paginate
 from airflow_provider_optimizely.emulator.dcp_state import DcpState, now_iso
 from airflow_provider_optimizely.emulator.dcp_values import DATATYPES, DATETIME_FORMATS
@@ -62,9 +62,7 @@ async def json_object(
     request: Request, *, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """The body as a JSON object holding the ``required`` fields and perhaps some ``optional`` ones."""
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
+    body = await read_json_object(request)
     unknown = sorted(set(body) - set(required) - set(optional))
     if unknown:
         raise ApiError(400, f"unknown or read-only field(s): {', '.join(unknown)}")
@@ -74,8 +72,12 @@ async def json_object(
     return body
 
 
-def read_only_unchanged(body: dict[str, Any], current: dict[str, Any], changeable: tuple[str, ...]) -> None:
-    """A PUT may send read-only fields back, but only with their current value."""
+def check_put_fields(body: dict[str, Any], current: dict[str, Any], changeable: tuple[str, ...]) -> None:
+    """A PUT names only fields the resource has; it may send read-only ones back, but only with their
+    current value."""
+    unknown = sorted(set(body) - set(current))
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
     changed = sorted(k for k, v in body.items() if k not in changeable and k in current and current[k] != v)
     if changed:
         raise ApiError(400, f"field(s) that can't change: {', '.join(changed)}")
@@ -180,15 +182,10 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
 
     @router.put("/dcp_services/{service_id}")
     async def update_service(service_id: str, request: Request) -> JSONResponse:
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
+        body = await read_json_object(request)
         with state.lock:
             service = service_of(service_id)
-            unknown = sorted(set(body) - set(service))
-            if unknown:
-                raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
-            read_only_unchanged(body, service, ("name",))
+            check_put_fields(body, service, ("name",))
             if "name" in body:
                 service["name"] = text_field(body, "name")
                 service["last_modified"] = now_iso()
@@ -225,17 +222,13 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
 
     @router.put("/dcp_datasources/{table_id}")
     async def update_table(table_id: str, request: Request) -> JSONResponse:
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
+        body = await read_json_object(request)
         changeable = ("name", "description", "keyfield_locator_type", "keyfield_locator_name")
         with state.lock:
             table = table_of(table_id)
             view = state.table_view(table["id"])
-            unknown = sorted(set(body) - set(view))
-            if unknown:
-                raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
-            read_only_unchanged({k: v for k, v in body.items() if k != "attributes"}, view, changeable)
+            # A body copied from a GET carries the attribute list; attributes change through their own routes.
+            check_put_fields({k: v for k, v in body.items() if k != "attributes"}, view, changeable)
             if table["archived"]:
                 raise ApiError(400, f"table {table['id']} is archived and can't change")
             if table["is_optimizely"] and any(k in body and body[k] != table[k] for k in changeable[2:]):
@@ -299,15 +292,10 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
 
     @router.put("/dcp_datasource_attributes/{attribute_id}")
     async def update_attribute(attribute_id: str, request: Request) -> JSONResponse:
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
+        body = await read_json_object(request)
         with state.lock:
             attribute = attribute_of(attribute_id)
-            unknown = sorted(set(body) - set(attribute))
-            if unknown:
-                raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
-            read_only_unchanged(body, attribute, ("description",))
+            check_put_fields(body, attribute, ("description",))
             if attribute["archived"]:
                 raise ApiError(400, f"attribute {attribute['id']} is archived and can't change")
             if "description" in body:

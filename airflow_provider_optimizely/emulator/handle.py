@@ -91,6 +91,19 @@ class EmulatorHandle:
             f"AIRFLOW_CONN_{conn_id.upper()}": self.connection_json(conn_id) for conn_id in CONNECTION_TYPES
         }
 
+    def s3_client(self, access_key: str, secret_key: str) -> Any:
+        """A boto3 S3 client on the emulator's S3 endpoint. moto takes any key; a table's own keys upload as
+        a customer would."""
+        import boto3  # here, not at the top: this module must stay light (see above)
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint_url,
+            region_name=self.s3_region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+        )
+
     # --- admin -----------------------------------------------------------------------------------
 
     def _admin(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -194,15 +194,18 @@ def _auth(settings: EmulatorSettings, *, private: bool) -> Callable[..., None]:
 
 def create_router(state: OdpState, settings: EmulatorSettings, received: Received) -> APIRouter:
     """The ODP v3 routes; mount under ``/odp/v3``."""
-    send = APIRouter(dependencies=[Depends(_auth(settings, private=False))])
-    private = APIRouter(dependencies=[Depends(_auth(settings, private=True))])
+    # One router whose routes each name their key: the public key may send data, the rest needs the
+    # private one. (Not two nested routers: the traffic layer reads the routes of one router.)
+    router = APIRouter()
+    send = [Depends(_auth(settings, private=False))]
+    private = [Depends(_auth(settings, private=True))]
 
     def accepted(status: int = 202, title: str = "Accepted") -> JSONResponse:
         return JSONResponse(
             {"title": title, "status": status, "timestamp": iso_utc(utc_now())}, status_code=status
         )
 
-    @send.post("/events", status_code=202)
+    @router.post("/events", status_code=202, dependencies=send)
     async def send_events(request: Request) -> JSONResponse:
         events = _as_batch(await read_json(request), "events")
         invalids = [problem for i, event in enumerate(events) for problem in check.event_invalids(i, event)]
@@ -214,7 +217,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
         received.add_items("odp_events", [item_fingerprint(e) for e in events])
         return accepted()
 
-    @send.post("/profiles")
+    @router.post("/profiles", dependencies=send)
     async def upsert_profiles(request: Request) -> JSONResponse:
         profiles = _as_batch(await read_json(request), "profiles")
         with state.lock:
@@ -227,7 +230,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
         received.add_items("odp_profiles", [item_fingerprint(p) for p in profiles])
         return accepted(200, "OK")
 
-    @send.post("/objects/{object_type}", status_code=202)
+    @router.post("/objects/{object_type}", status_code=202, dependencies=send)
     async def upsert_objects(object_type: str, request: Request) -> JSONResponse:
         items = _as_batch(await read_json(request), "objects")
         now = iso_utc(utc_now())
@@ -251,7 +254,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
         received.add_items("odp_objects", [item_fingerprint({"type": object_type, **i}) for i in items])
         return accepted()
 
-    @private.get("/profiles/{identifier_field}/{identifier_value}")
+    @router.get("/profiles/{identifier_field}/{identifier_value}", dependencies=private)
     def get_profile(
         identifier_field: str, identifier_value: str, fields: str | None = None
     ) -> dict[str, Any]:
@@ -265,7 +268,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
             profile = {k: v for k, v in profile.items() if k in wanted}
         return profile
 
-    @private.get("/objects/{object_type}/{object_id}")
+    @router.get("/objects/{object_type}/{object_id}", dependencies=private)
     def get_object(object_type: str, object_id: str) -> dict[str, Any]:
         with state.lock:
             obj = state.objects.get(object_type, {}).get(object_id)
@@ -273,20 +276,20 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
                 raise ApiError(404, f"no {object_type} object with that object_id")
             return {**obj, "fields": dict(obj["fields"])}
 
-    @private.get("/schema/objects")
+    @router.get("/schema/objects", dependencies=private)
     def list_schema_objects(request: Request) -> JSONResponse:
         with state.lock:
             objects = [state.schema_object(name) for name in state.schema]
         return paginate(request, objects)
 
-    @private.get("/schema/objects/{object_type}")
+    @router.get("/schema/objects/{object_type}", dependencies=private)
     def get_schema_object(object_type: str) -> dict[str, Any]:
         with state.lock:
             if object_type not in state.schema:
                 raise ApiError(404, f"no schema object '{object_type}'")
             return state.schema_object(object_type)
 
-    @private.post("/schema/objects/{object_type}", status_code=201)
+    @router.post("/schema/objects/{object_type}", status_code=201, dependencies=private)
     async def create_schema_object(object_type: str, request: Request) -> dict[str, Any]:
         body = await read_json(request)
         invalids = check.schema_object_invalids(object_type, body)
@@ -303,7 +306,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
             }
             return state.schema_object(object_type)
 
-    @private.post("/schema/objects/{object_type}/fields", status_code=201)
+    @router.post("/schema/objects/{object_type}/fields", status_code=201, dependencies=private)
     async def create_schema_field(object_type: str, request: Request) -> dict[str, Any]:
         body = await read_json(request)
         with state.lock:
@@ -322,7 +325,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
             fields[field["name"]] = field
             return dict(field)
 
-    @private.get("/segments")
+    @router.get("/segments", dependencies=private)
     def list_segments(request: Request) -> JSONResponse:
         with state.lock:
             everyone = {
@@ -333,7 +336,4 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
             segments = [everyone, *(dict(s) for s in state.segments)]
         return paginate(request, segments)
 
-    router = APIRouter()
-    router.include_router(send)
-    router.include_router(private)
     return router

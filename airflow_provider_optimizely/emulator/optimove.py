@@ -37,7 +37,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from airflow_provider_optimizely.emulator._request_body import read_json, same_secret
+from airflow_provider_optimizely.emulator._request_body import read_json, read_json_object, same_secret
 from airflow_provider_optimizely.emulator.common import ApiError, EmulatorSettings, Received, item_fingerprint
 
 MAX_RECORDS_PER_REQUEST = 5000
@@ -136,6 +136,13 @@ def _check_keys(body: dict[str, Any], allowed: frozenset[str], where: str) -> No
         raise ApiError(400, f"{where}: unknown key(s) {', '.join(unknown)}")
 
 
+async def _json_object(request: Request, allowed: frozenset[str], where: str) -> dict[str, Any]:
+    """The body as a JSON object with no key outside ``allowed``."""
+    body = await read_json_object(request)
+    _check_keys(body, allowed, where)
+    return body
+
+
 def _check_count(items: list[Any]) -> None:
     if len(items) > MAX_RECORDS_PER_REQUEST:
         raise ApiError(400, f"at most {MAX_RECORDS_PER_REQUEST} records per request, got {len(items)}")
@@ -169,10 +176,7 @@ def create_router(state: OptimoveState, settings: EmulatorSettings, received: Re
 
     @router.post("")
     async def create_connection(request: Request) -> dict[str, str]:
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        _check_keys(body, _CREATE_KEYS, "connection")
+        body = await _json_object(request, _CREATE_KEYS, "connection")
         for key in ("name", "primary_key"):
             if not isinstance(body.get(key), str) or not body[key].strip():
                 raise ApiError(400, f"'{key}' is required and must be a non-empty string")
@@ -187,10 +191,7 @@ def create_router(state: OptimoveState, settings: EmulatorSettings, received: Re
     @router.post("/{connection}/upload_data")
     async def upload_data(connection: str, request: Request) -> dict[str, Any]:
         primary_key = primary_key_of(connection)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        _check_keys(body, _UPLOAD_KEYS, "upload_data")
+        body = await _json_object(request, _UPLOAD_KEYS, "upload_data")
         records, ttl = body.get("data"), body.get("ttl_seconds")
         batch, completed = body.get("batch_uuid"), body.get("batch_completed", True)
         if not isinstance(records, list):

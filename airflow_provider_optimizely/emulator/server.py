@@ -87,31 +87,38 @@ def run_emulator(
 ) -> Iterator[EmulatorHandle]:
     """Start the emulator (and moto's S3 server, unless ``settings.s3_endpoint_url`` is set), yield its
     handle, stop both on exit."""
-    import uvicorn
-
     from airflow_provider_optimizely.emulator.app import create_app
 
     settings = dataclasses.replace(settings or EmulatorSettings())
     with _s3_endpoint(settings, host, s3_port) as s3_endpoint_url:
         settings.s3_endpoint_url = s3_endpoint_url
-        sock = bind_socket(host, port)
-        server = uvicorn.Server(uvicorn_config(create_app(settings)))
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="emulator-http", daemon=True
-        )
-        thread.start()
-        try:
-            _wait_started(server, thread, startup_timeout)
-            bound_host, bound_port = sock.getsockname()[:2]
-            handle = EmulatorHandle(
-                f"http://{bound_host}:{bound_port}", s3_endpoint_url, keys_of(settings), settings.s3_region
-            )
+        with serve_in_thread(create_app(settings), host, port, startup_timeout) as base_url:
+            handle = EmulatorHandle(base_url, s3_endpoint_url, keys_of(settings), settings.s3_region)
             yield handle
             handle.close()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
-            sock.close()
+
+
+@contextmanager
+def serve_in_thread(
+    app: Any, host: str = LOOPBACK, port: int = 0, startup_timeout: float = 30.0
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a background thread; yield its base URL once it accepts requests."""
+    import uvicorn
+
+    sock = bind_socket(host, port)
+    server = uvicorn.Server(uvicorn_config(app))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="emulator-http", daemon=True
+    )
+    thread.start()
+    try:
+        _wait_started(server, thread, startup_timeout)
+        bound_host, bound_port = sock.getsockname()[:2]
+        yield f"http://{bound_host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
 
 
 @contextmanager

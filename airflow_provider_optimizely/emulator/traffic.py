@@ -46,7 +46,7 @@ class TrafficMiddleware:
         self,
         app: ASGIApp,
         *,
-        routes: Callable[[], list[Any]],
+        routes: Callable[[str], list[Any]],
         faults: FaultBoard,
         limiter: RateLimiter,
         received: dict[str, Received],
@@ -102,14 +102,19 @@ class TrafficMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def route_template(self, scope: Scope, prefix: str) -> str | None:
-        """``"METHOD /template"`` of the route that serves this request, relative to the API prefix."""
+        """``"METHOD /template"`` of the route that serves this request, relative to the API prefix.
+
+        Matched against the API's own router (paths relative to its prefix), not the app's route list:
+        newer FastAPI keeps included routers as opaque wrappers there, without a ``path``.
+        """
         partial = None
-        for route in self.routes():
-            match, _ = route.matches(scope)
+        relative = {**scope, "path": scope["path"][len(prefix) :] or "/", "root_path": ""}
+        for route in self.routes(prefix):
+            match, _ = route.matches(relative)
             if match == Match.NONE:
                 continue
             # "{customer_id:path}" is counted as "{customer_id}": the converter is ours, not the API's.
-            path = _CONVERTER.sub(r"{\1}", route.path[len(prefix) :])
+            path = _CONVERTER.sub(r"{\1}", route.path)
             template = f"{scope['method']} {path}"
             if match == Match.FULL:
                 return template

@@ -175,14 +175,14 @@ class OptimizelyDcpHook(OptimizelyBaseHook):
     def get_profile(
         self, table_id: int, customer_id: str, service_id: int | None = None
     ) -> CustomerProfile | None:
-        path = f"customer_profile/{self._svc(service_id)}/{table_id}/{_segment(customer_id)}"
+        path = self._profile_path(table_id, customer_id, service_id)
         return self._get(CustomerProfile, path, base_url=self.profile_api_base)
 
     def upsert_profile(
         self, table_id: int, customer_id: str, data: Mapping[str, Any], service_id: int | None = None
     ) -> dict[str, Any]:
         """Write some attributes of one profile (hot path: plain dicts in and out)."""
-        path = f"customer_profile/{self._svc(service_id)}/{table_id}/{_segment(customer_id)}"
+        path = self._profile_path(table_id, customer_id, service_id)
         response = self.client.request(
             "POST", path, json={"data": data}, base_url=self.profile_api_base, expected=(200, 201)
         )
@@ -198,7 +198,7 @@ class OptimizelyDcpHook(OptimizelyBaseHook):
     def get_alias(
         self, optimizely_datasource_id: int, optimizely_user_id: str, service_id: int | None = None
     ) -> Alias | None:
-        path = f"alias/{self._svc(service_id)}/{optimizely_datasource_id}/{_segment(optimizely_user_id)}"
+        path = self._alias_path(optimizely_datasource_id, optimizely_user_id, service_id)
         return self._get(Alias, path, base_url=self.profile_api_base)
 
     def create_alias(
@@ -209,7 +209,7 @@ class OptimizelyDcpHook(OptimizelyBaseHook):
         service_id: int | None = None,
     ) -> Alias:
         """Link an Optimizely user id to customer ids: ``{table_id: customer_id}``."""
-        path = f"alias/{self._svc(service_id)}/{optimizely_datasource_id}/{_segment(optimizely_user_id)}"
+        path = self._alias_path(optimizely_datasource_id, optimizely_user_id, service_id)
         body = {"data": {str(table): str(customer) for table, customer in customer_ids.items()}}
         return self._model(
             Alias, "POST", path, json=body, base_url=self.profile_api_base, expected=(200, 201)
@@ -261,6 +261,14 @@ class OptimizelyDcpHook(OptimizelyBaseHook):
     def _model(self, model: Any, method: str, path: str, **kwargs: Any) -> Any:
         response = self.client.request(method, path, **kwargs)
         return model.model_validate(response.json())
+
+    def _profile_path(self, table_id: int, customer_id: str, service_id: int | None) -> str:
+        return f"customer_profile/{self._svc(service_id)}/{table_id}/{_segment(customer_id)}"
+
+    def _alias_path(
+        self, optimizely_datasource_id: int, optimizely_user_id: str, service_id: int | None
+    ) -> str:
+        return f"alias/{self._svc(service_id)}/{optimizely_datasource_id}/{_segment(optimizely_user_id)}"
 
     def _get(self, model: Any, path: str, **kwargs: Any) -> Any:
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException
@@ -87,9 +87,7 @@ def open_rows(
             yield sql_rows, None
     elif path is not None:
         fmt = file_format_of(str(path), file_format)
-        storage_path = ObjectStoragePath(str(path), conn_id=path_conn_id)
-        # newline="" lets the csv module see the line breaks quoted inside a cell.
-        with storage_path.open("r", encoding="utf-8-sig", newline="", compression="infer") as stream:
+        with _open_text(str(path), path_conn_id) as stream:
             yield pages_from_file(stream, fmt), None
     else:
         assert rows is not None
@@ -97,6 +95,22 @@ def open_rows(
             raise SourceError(f"rows must be a list of mappings, got {type(rows).__name__}")
         total = len(rows) if hasattr(rows, "__len__") else None
         yield pages_from_records(rows, single_column=single_column), total
+
+
+# Suffixes fsspec reads as compressed (compression="infer"); such a file goes through object storage.
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma", ".zst", ".zip", ".lz4", ".sz", ".snappy")
+
+
+def _open_text(path: str, conn_id: str | None) -> TextIO:
+    """A text stream of the file (``newline=""``: the csv module must see line breaks quoted in a cell).
+
+    A plain local file is opened with ``open()``: going through object storage would load every
+    filesystem Airflow knows (boto3 among them) and add a Python call to each line read.
+    """
+    if "://" not in path and not path.lower().endswith(_COMPRESSED_SUFFIXES):
+        return open(path, encoding="utf-8-sig", newline="")
+    storage_path = ObjectStoragePath(path, conn_id=conn_id)
+    return storage_path.open("r", encoding="utf-8-sig", newline="", compression="infer")
 
 
 @contextmanager

@@ -13,7 +13,8 @@
    new upload never reuses the name of a file DCP has not processed yet.
 5. A retried task does not upload twice: the key of a finished upload is kept in ``task_state_store``
    (Airflow's ``ResumableJobMixin``) and reused while the object is there; without it (the worker died
-   between upload and save), an object of this run with the same content hash is found and reused.
+   between upload and save, or Airflow before 3.3, which has no ``task_state_store``), an object of this
+   run with the same content hash is found and reused.
 
 The XCom names the table, the S3 key, rows, bytes and content hash, for ``OptimizelyUploadHistorySensor``.
 """
@@ -32,7 +33,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath, ResumableJobMixin, Variable
+from airflow.providers.common.compat.sdk import ResumableJobMixin
+from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
@@ -47,7 +49,7 @@ from airflow_provider_optimizely.core.csv_validation import (
 from airflow_provider_optimizely.core.pii import SaltedHasher
 from airflow_provider_optimizely.core.report import RejectLimit
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE, file_format_of, open_streaming_cursor
-from airflow_provider_optimizely.core.upload_history import find_entries
+from airflow_provider_optimizely.core.upload_history import find_in_history
 from airflow_provider_optimizely.operators._dispatch import BULK_UPLOAD, hook_for
 from airflow_provider_optimizely.operators._table_s3 import DcpTableS3Hook
 
@@ -214,8 +216,7 @@ class OptimizelyBulkUploadOperator(ResumableJobMixin, BaseOperator):
         credentials = self.hook.s3_credentials(table_id)
         if self._s3(credentials).head_object(key, credentials.bucket) is not None:
             return UPLOADED
-        history = (entry.model_dump(mode="json") for entry in self.hook.list_upload_history(table_id))
-        return UPLOADED if find_entries(history, [key])[key] is not None else MISSING
+        return UPLOADED if find_in_history(self.hook, table_id, [key])[key] is not None else MISSING
 
     def is_job_active(self, status: str) -> bool:
         return False  # the upload runs inside submit_job: there is never one to reconnect to

@@ -31,7 +31,7 @@ from airflow_provider_optimizely.core.upload_history import (
     DONE,
     FAILED,
     Verdict,
-    find_entries,
+    find_in_history,
     upload_verdict,
 )
 from airflow_provider_optimizely.operators._dispatch import UPLOAD_HISTORY, hook_for
@@ -145,8 +145,7 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
     # -- shared ------------------------------------------------------------------------------------------
 
     def _check(self, table_id: int, files: list[str]) -> Verdict:
-        history = (entry.model_dump(mode="json") for entry in self.hook.list_upload_history(table_id))
-        return upload_verdict(find_entries(history, files), self.max_rejected)
+        return upload_verdict(find_in_history(self.hook, table_id, files), self.max_rejected)
 
     def _finish(self, verdict: Verdict) -> dict[str, Any]:
         if verdict.state == FAILED:

@@ -26,7 +26,7 @@ from airflow_provider_optimizely.core.errors import (
     RateLimitedError,
     ServerError,
 )
-from airflow_provider_optimizely.core.upload_history import WAITING, find_entries, upload_verdict
+from airflow_provider_optimizely.core.upload_history import WAITING, find_in_history, upload_verdict
 
 EVENT_FOUND = "found"
 EVENT_TIMEOUT = "timeout"
@@ -98,10 +98,11 @@ class OptimizelyUploadHistoryTrigger(BaseTrigger):
                 yield TriggerEvent({"event": EVENT_ERROR, "message": message, "files": self.files})
                 return
             else:
-                if upload_verdict(found, self.max_rejected).state != WAITING:
+                verdict = upload_verdict(found, self.max_rejected)
+                if verdict.state != WAITING:
                     yield TriggerEvent({"event": EVENT_FOUND, "found": found, "files": self.files})
                     return
-                self.log.info("Upload History: %s", upload_verdict(found, self.max_rejected).message)
+                self.log.info("Upload History: %s", verdict.message)
             remaining = self.deadline - time.time()
             if remaining <= 0:
                 yield TriggerEvent(
@@ -118,8 +119,7 @@ class OptimizelyUploadHistoryTrigger(BaseTrigger):
         return OptimizelyDcpHook(self.conn_id, max_attempts=1)
 
     def _look(self, hook: Any) -> dict[str, dict[str, Any] | None]:
-        history = (entry.model_dump(mode="json") for entry in hook.list_upload_history(self.table_id))
-        return find_entries(history, self.files)
+        return find_in_history(hook, self.table_id, self.files)
 
     def _timeout_message(self) -> str:
         files = ", ".join(self.files)

@@ -2,65 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 
-from airflow_provider_optimizely.emulator.app import create_app
-from airflow_provider_optimizely.emulator.common import EmulatorSettings
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from airflow_provider_optimizely.emulator.odp import OdpState
-from airflow_provider_optimizely.emulator.server import bind_socket, keys_of, uvicorn_config
-from airflow_provider_optimizely.emulator.state import EmulatorState
-from tests.waiting import wait_until
-
-SETTINGS = EmulatorSettings()
-PRIVATE = {"x-api-key": SETTINGS.odp_private_key}
-PUBLIC = {"x-api-key": SETTINGS.odp_public_key}
-NOTHING = {"total": 0, "distinct": 0, "duplicates": 0, "duplicate_keys": []}
-
-
-@dataclass
-class Api:
-    """One emulated API seen through the emulator's handle: its URL, what it received, what it stores."""
-
-    handle: EmulatorHandle
-    name: str
-
-    @property
-    def url(self) -> str:
-        return self.handle.urls[self.name]
-
-    def items(self, kind: str) -> dict[str, Any]:
-        return dict(self.handle.received(self.name)["items"].get(kind, NOTHING))
-
-    def stored(self) -> dict[str, Any]:
-        return self.handle.state(self.name)
-
-
-@contextmanager
-def in_process_emulator(state: EmulatorState) -> Iterator[EmulatorHandle]:
-    """The real app (``create_app``) over a state this test process holds, for the few tests that must
-    reach inside it (a clock to move, a configured scope); every other test uses the plugin's emulator."""
-    sock = bind_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn_config(create_app(SETTINGS, state)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=10, what="the in-process emulator to start")
-    handle = EmulatorHandle(f"http://127.0.0.1:{sock.getsockname()[1]}", None, keys_of(SETTINGS))
-    try:
-        yield handle
-    finally:
-        handle.close()
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+from tests.emulator.helpers import NOTHING, PRIVATE, PUBLIC, Api
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAP
 
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from airflow_provider_optimizely.emulator.state import EmulatorState
-from tests.emulator.test_odp import PRIVATE, PUBLIC, in_process_emulator
+from tests.emulator.helpers import PRIVATE, PUBLIC, in_process_emulator
 
 _REPO = Path(__file__).resolve().parents[2]
 # The workspace copy beside the repository is the contract; the copy under data/ serves a clean clone.

@@ -12,7 +12,7 @@ import requests
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from airflow_provider_optimizely.emulator.optimove import OptimoveState
 from airflow_provider_optimizely.emulator.state import EmulatorState
-from tests.emulator.test_odp import SETTINGS, Api, in_process_emulator
+from tests.emulator.helpers import SETTINGS, Api, in_process_emulator
 
 KEYS = {"x-api-key": SETTINGS.optimove_api_key, "x-brand-key": SETTINGS.optimove_brand_key}
 

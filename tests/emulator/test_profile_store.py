@@ -13,7 +13,7 @@ import requests
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from airflow_provider_optimizely.emulator.profile_store import ProfileStoreState
 from airflow_provider_optimizely.emulator.state import EmulatorState
-from tests.emulator.test_odp import SETTINGS, Api, in_process_emulator
+from tests.emulator.helpers import SETTINGS, Api, in_process_emulator
 
 AUTH = {"Authorization": f"epi-single {SETTINGS.profile_store_key}"}
 BUDGET = SETTINGS.profile_store_delete_event_budget

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.emulator.conftest import Dcp, Table
@@ -15,13 +14,7 @@ BUCKET = "optimizely-import"
 
 def upload(dcp: Dcp, crm: Table, name: str, body: bytes) -> str:
     """Put ``body`` under the table's s3_path with the table's own keys, as a customer would."""
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=dcp.emulator.s3_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=crm.table["aws_access_key"],
-        aws_secret_access_key=crm.table["aws_secret_key"],
-    )
+    s3 = dcp.emulator.s3_client(crm.table["aws_access_key"], crm.table["aws_secret_key"])
     key = f"{crm.table['s3_path']}/{name}"
     s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     return key
@@ -182,13 +175,7 @@ def test_history_is_paginated_newest_first(dcp: Dcp, crm: Table):
 
 def test_objects_outside_table_paths_are_ignored(dcp: Dcp, crm: Table):
     upload(dcp, crm, "sub/../x.csv", b"customerId\n")  # a deeper path is not the table's path
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=dcp.emulator.s3_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    s3 = dcp.emulator.s3_client("x", "x")
     s3.put_object(Bucket=BUCKET, Key="dcp/elsewhere.csv", Body=b"customerId\n")
     upload(dcp, crm, "real.csv", b"customerId,orders\nc1,1\n")
     [entry] = finished(dcp, crm)
@@ -199,12 +186,6 @@ def test_reset_empties_the_bucket(dcp: Dcp, crm: Table):
     upload(dcp, crm, "x.csv", b"customerId\nc1\n")
     finished(dcp, crm)
     dcp.emulator.reset()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=dcp.emulator.s3_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    s3 = dcp.emulator.s3_client("x", "x")
     assert s3.list_object_versions(Bucket=BUCKET).get("Versions", []) == []
     assert dcp.emulator.state("dcp")["uploads"] == []

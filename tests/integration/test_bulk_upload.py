@@ -7,21 +7,19 @@ and the sensor reads Upload History (deferring to the trigger, run inline by dag
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import uuid
 
-import boto3
 import psycopg2
 import pytest
 
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
+from tests.integration.helpers import PG_CONN, PG_DSN, unique, write_csv
 
 pytestmark = pytest.mark.integration
 
 SALT = "integration-salt"
 TRIGGER = "airflow_provider_optimizely.triggers.upload_history.OptimizelyUploadHistoryTrigger"
-WAREHOUSE = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
@@ -39,10 +37,10 @@ def dcp_table(emulator, emulator_connections):
 @pytest.fixture
 def warehouse(monkeypatch):
     """A uniquely named PostgreSQL table behind the ``warehouse`` connection; dropped afterwards."""
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", WAREHOUSE)
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", PG_CONN)
     monkeypatch.setenv("AIRFLOW_VAR_DCP_HASH_SALT", SALT)
-    name = f"customers_{uuid.uuid4().hex[:10]}"
-    db = psycopg2.connect(WAREHOUSE)
+    name = unique("customers")
+    db = psycopg2.connect(PG_DSN)
     db.autocommit = True
     with db.cursor() as cursor:
         cursor.execute(
@@ -82,13 +80,7 @@ def profiles_by_name(emulator, table_id):
 
 
 def object_versions(emulator, prefix):
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=emulator.s3_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test-reader",
-        aws_secret_access_key="test-reader",
-    )
+    s3 = emulator.s3_client("test-reader", "test-reader")
     versions = s3.list_object_versions(Bucket="optimizely-import", Prefix=prefix).get("Versions", [])
     return [(v["Key"], v["VersionId"]) for v in versions]
 
@@ -177,17 +169,13 @@ def test_two_runs_of_the_same_data_never_share_a_file_name(run_dag, emulator, dc
     assert sorted(key for key, _ in object_versions(emulator, dcp_table.s3_path)) == sorted(keys)
 
 
-def write_csv(path, rows, header=("customerId", "plan", "visits", "last_order")):
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
+def upload_csv(path, rows):
+    return write_csv(path, ("customerId", "plan", "visits", "last_order"), rows)
 
 
 @pytest.mark.parametrize("dag_id", ["bulk_upload_lost_after_saving", "bulk_upload_lost_before_saving"])
 def test_a_retried_upload_does_not_create_a_second_object(run_dag, emulator, dcp_table, tmp_path, dag_id):
-    path = write_csv(tmp_path / "in.csv", [(f"c{i}", "gold", i, "2026-02-01") for i in range(40)])
+    path = upload_csv(tmp_path / "in.csv", [(f"c{i}", "gold", i, "2026-02-01") for i in range(40)])
     result = run_dag(dag_id, conf={"table_id": dcp_table.id, "path": path})
     result.assert_success()
     assert result.task_tries["upload"] == 2
@@ -208,7 +196,8 @@ def test_a_bad_file_uploads_nothing_and_names_the_row_and_column(
         ("c3", "free", 3, "2026-02-30"),
     ]
     result = run_dag(
-        "bulk_upload_file", conf={"table_id": dcp_table.id, "path": write_csv(tmp_path / "bad.csv", rows)}
+        "bulk_upload_file",
+        conf={"table_id": dcp_table.id, "path": upload_csv(tmp_path / "bad.csv", rows)},
     )
     assert result.task_states["upload"] == "failed"
     assert object_versions(emulator, dcp_table.s3_path) == []
@@ -221,7 +210,11 @@ def test_bad_rows_within_max_rejected_are_dropped_and_the_rest_processed(
     run_dag, emulator, dcp_table, tmp_path
 ):
     rows = [(f"c{i}", "gold", "x" if i == 5 else i, "2026-02-01") for i in range(20)]
-    conf = {"table_id": dcp_table.id, "path": write_csv(tmp_path / "some_bad.csv", rows), "max_rejected": 1}
+    conf = {
+        "table_id": dcp_table.id,
+        "path": upload_csv(tmp_path / "some_bad.csv", rows),
+        "max_rejected": 1,
+    }
     result = run_dag("bulk_upload_file", conf=conf)
     result.assert_success()
     upload = result.xcoms["upload"]

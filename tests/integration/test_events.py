@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.integration.helpers import PG_CONN, PG_DSN, unique, write_json_lines
 
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-PG_CONN = json.dumps(
-    {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
-)
+pytestmark = pytest.mark.integration
 
 
 def test_events_from_json_lines_arrive_once_each(run_dag, emulator, emulator_connections, tmp_path):
-    path = tmp_path / "events.jsonl"
-    with open(path, "w") as stream:
-        for i in range(1100):
-            event = {
-                "type": "order",
-                "action": "purchase",
-                "identifiers": {"email": f"u{i % 50}@x.io"},
-                "data": {"n": i},
-            }
-            stream.write(json.dumps(event) + "\n")
-    result = run_dag("sync_events_from_file", conf={"path": str(path)})
+    events = (
+        {"type": "order", "action": "purchase", "identifiers": {"email": f"u{i % 50}@x.io"}, "data": {"n": i}}
+        for i in range(1100)
+    )
+    path = write_json_lines(tmp_path / "events.jsonl", events)
+    result = run_dag("sync_events_from_file", conf={"path": path})
     result.assert_success()
     report = result.xcoms["send_events"]
     assert (report["rows_read"], report["rows_succeeded"], report["requests"]) == (1100, 1100, 3)
@@ -45,7 +35,7 @@ def test_events_from_json_lines_arrive_once_each(run_dag, emulator, emulator_con
 @pytest.fixture
 def events_table(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", PG_CONN)
-    name = f"events_{uuid.uuid4().hex[:10]}"
+    name = unique("events")
     with psycopg2.connect(PG_DSN) as db, db.cursor() as cursor:
         cursor.execute(
             f"CREATE TABLE {name} (order_id TEXT, kind TEXT, action TEXT, email TEXT, total NUMERIC(10, 2), "

@@ -7,40 +7,25 @@ uniquely named tables and drops them. Effects are checked in the emulator's stat
 from __future__ import annotations
 
 import datetime
-import json
-import uuid
 from decimal import Decimal
 
 import psycopg2
 import pytest
 import requests
 
+from tests.integration.helpers import PG_CONN, PG_DSN, unique
+
 pytestmark = pytest.mark.integration
 
 UTC = datetime.timezone.utc
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
 @pytest.fixture
 def warehouse(monkeypatch):
     """A cursor on the test database; ``warehouse`` points Airflow at it; tables made here are dropped."""
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test")
+    conn = psycopg2.connect(PG_DSN)
     conn.autocommit = True
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WAREHOUSE",
-        json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": "127.0.0.1",
-                "port": 5432,
-                "login": "postgres",
-                "schema": "test",
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", PG_CONN)
     made: list[str] = []
 
     class Warehouse:

@@ -14,7 +14,6 @@ import re
 import shlex
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import psycopg2
@@ -22,13 +21,10 @@ import pytest
 import requests
 
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
+from tests.integration.helpers import PG_CONN, PG_DSN, unique
 
 pytestmark = pytest.mark.integration
 
-PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-PG_CONN = json.dumps(
-    {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": "test"}
-)
 ROWS = 200_000
 
 
@@ -62,7 +58,7 @@ def emulator_process() -> Iterator[tuple[EmulatorHandle, dict[str, str]]]:
 
 @pytest.fixture(scope="module")
 def source_table() -> Iterator[str]:
-    name = f"warehouse_profiles_{uuid.uuid4().hex[:10]}"
+    name = unique("warehouse_profiles")
     with psycopg2.connect(PG_DSN) as db, db.cursor() as cursor:
         cursor.execute(
             f"""

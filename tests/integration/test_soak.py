@@ -11,7 +11,6 @@ emulator saw no item twice.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections import Counter
@@ -19,6 +18,7 @@ from collections import Counter
 import pytest
 
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
+from tests.integration.helpers import write_csv, write_json_lines
 
 pytestmark = pytest.mark.integration
 
@@ -45,29 +45,27 @@ def soak_connection(emulator_connections, conn_id, monkeypatch, name):
 
 def write_files(tmp_path):
     """Profiles (a CSV whose first UPDATED keys come back later with their final city) and events."""
-    final_city = {}
-    profiles = tmp_path / "profiles.csv"
-    with open(profiles, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["email", "city", "first_name"])
-        distinct = PROFILES - UPDATED
-        for i in range(distinct):
-            city = f"old-{i}" if i < UPDATED else f"city-{i}"
-            writer.writerow([f"u{i}@soak.io", city, f"n{i}"])
-            final_city[f"u{i}@soak.io"] = city
-        for i in range(UPDATED):
-            writer.writerow([f"u{i}@soak.io", f"final-{i}", f"n{i}"])
-            final_city[f"u{i}@soak.io"] = f"final-{i}"
-    events = tmp_path / "events.jsonl"
-    with open(events, "w") as stream:
-        for i in range(EVENTS):
-            event = {
+    first_pass = [
+        (f"u{i}@soak.io", f"old-{i}" if i < UPDATED else f"city-{i}", f"n{i}")
+        for i in range(PROFILES - UPDATED)
+    ]
+    updates = [(f"u{i}@soak.io", f"final-{i}", f"n{i}") for i in range(UPDATED)]
+    rows = first_pass + updates
+    # Later rows win: the dict keeps each email's last city.
+    final_city = {email: city for email, city, _ in rows}
+    profiles = write_csv(tmp_path / "profiles.csv", ["email", "city", "first_name"], rows)
+    events = write_json_lines(
+        tmp_path / "events.jsonl",
+        (
+            {
                 "type": "soak",
                 "action": "tick",
                 "identifiers": {"email": f"u{i % 500}@soak.io"},
                 "data": {"n": i},
             }
-            stream.write(json.dumps(event) + "\n")
+            for i in range(EVENTS)
+        ),
+    )
     return profiles, events, final_city
 
 
@@ -120,8 +118,8 @@ def test_soak(run_dag, emulator, emulator_connections, monkeypatch, tmp_path):
         conf={
             "odp_conn_id": odp,
             "optimove_conn_id": optimove,
-            "profiles_path": str(profiles),
-            "events_path": str(events),
+            "profiles_path": profiles,
+            "events_path": events,
             "optimove_connection": connection,
         },
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 
 import psycopg2
 import pytest
 import requests
 
 from airflow_provider_optimizely.operators.tables import optimove_memory_key
+from tests.integration.helpers import PG_CONN, PG_DSN, unique
 
 pytestmark = pytest.mark.integration
 
@@ -35,10 +35,6 @@ DCP_INFERRED = {
     "last_seen": ("datetime", "yyyy-mm-ddThh:mm:ssZ"),
     "city": ("string", None),
 }
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 def dcp_tables(emulator, name: str) -> list[dict]:
@@ -187,22 +183,11 @@ def test_register_attributes_is_refused_on_optimove(run_dag, emulator, emulator_
 @pytest.fixture
 def postgres_table(monkeypatch):
     name = unique("profiles")
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test")
+    conn = psycopg2.connect(PG_DSN)
     conn.autocommit = True
     with conn.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {name} ({PROFILE_COLUMNS})")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WAREHOUSE",
-        json.dumps(
-            {
-                "conn_type": "postgres",
-                "host": "127.0.0.1",
-                "port": 5432,
-                "login": "postgres",
-                "schema": "test",
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", PG_CONN)
     yield f"public.{name}"
     with conn.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {name}")

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import uuid
 
 import pytest
 
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
+from tests.integration.helpers import write_csv, write_json_lines
 
 pytestmark = pytest.mark.integration
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
 
 
 def test_odp_profiles_from_a_csv_land_with_their_values(run_dag, emulator, emulator_connections, tmp_path):
@@ -70,15 +61,13 @@ def test_dcp_profiles_are_written_and_a_rerun_overwrites(run_dag, emulator, emul
 
 
 def test_profile_store_profiles_are_put_then_replaced(run_dag, emulator, emulator_connections, tmp_path):
-    path = tmp_path / "people.jsonl"
     lines = [
         {"id": "p1", "name": "Ann", "email": "ann@example.com", "devices": ["d1"], "visits": 2},
         {"id": "p2", "name": "Bob", "email": "bob@example.com", "devices": "d2,d3", "visits": 0},
     ]
-    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     conf = {
         "conn_id": "optimizely_profile_store_default",
-        "path": str(path),
+        "path": write_json_lines(tmp_path / "people.jsonl", lines),
         "identifier_column": "id",
         "column_mapping": {"name": "Name", "email": "Info.Email", "devices": "DeviceIds", "visits": "Visits"},
     }
@@ -125,30 +114,15 @@ def test_optimove_refuses_a_mapping_that_would_remove_fields(
 ):
     connection = OptimoveHook().create_connection("people", primary_key="user_id").data_connection_uuid
     path = write_csv(tmp_path / "optimove.csv", ["user_id", "value", "secret"], [(1, "a", "s")])
+    conf = {"conn_id": "optimove_default", "path": path, "identifier_column": "user_id", "table": connection}
     result = run_dag(
-        "sync_upsert_from_file",
-        conf={
-            "conn_id": "optimove_default",
-            "path": path,
-            "identifier_column": "user_id",
-            "table": connection,
-            "column_mapping": {"user_id": "user_id", "value": "value"},
-        },
+        "sync_upsert_from_file", conf={**conf, "column_mapping": {"user_id": "user_id", "value": "value"}}
     )
     assert result.state == "failed"
     assert emulator.state("optimove")["records"][connection] == {}
     # The same run mapping every column goes through: only the left-out column made it fail.
     every_column = {"user_id": "user_id", "value": "value", "secret": "secret"}
-    control = run_dag(
-        "sync_upsert_from_file",
-        conf={
-            "conn_id": "optimove_default",
-            "path": path,
-            "identifier_column": "user_id",
-            "table": connection,
-            "column_mapping": every_column,
-        },
-    )
+    control = run_dag("sync_upsert_from_file", conf={**conf, "column_mapping": every_column})
     control.assert_success()
     assert emulator.state("optimove")["records"][connection] == {
         "1": {"user_id": "1", "value": "a", "secret": "s"}

@@ -12,7 +12,6 @@ clean-up) waits for ``Retry-After`` and goes on, up to ``rate_limit_patience`` s
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from airflow_provider_optimizely.core.mapping import (
     utc_iso,
 )
 from airflow_provider_optimizely.core.report import Log
+from airflow_provider_optimizely.core.rest import encode_json
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,
@@ -130,7 +130,7 @@ class ProfileStorePutWriter(RowWriter):
         key = key_of(row, self.identifier_column)
         try:
             body = self._body(row)
-            size = len(json.dumps(body, separators=(",", ":"), default=str).encode())
+            size = len(encode_json(body))  # the bytes the client will send
         except RowRejected as rejected:
             rejected.key = key
             raise

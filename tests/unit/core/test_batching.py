@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from airflow_provider_optimizely.core.batching import BoundedPool, chunked
+from tests.waiting import wait_until
 
 
 def test_chunked():
@@ -93,4 +94,24 @@ def test_an_error_in_a_job_reaches_the_producer():
 
     with pytest.raises(RuntimeError, match="boom"), BoundedPool(2, lambda f: f.result()) as pool:
         pool.submit(boom)
+        pool.drain()
+
+
+def test_a_finished_job_releases_its_keys_before_it_is_collected():
+    release = threading.Event()
+    second_done = threading.Event()
+
+    def slow():
+        release.wait(5)
+
+    with BoundedPool(4, lambda f: f.result()) as pool:
+        pool.submit(slow, keys=["k1"])
+        pool.submit(second_done.set, keys=["k2"])
+        assert second_done.wait(5)
+        busy = list(pool._in_flight.values())
+        # The job's finally runs just after it set the event: wait on it with a deadline.
+        wait_until(lambda: not busy[1], timeout=5, what="the finished job's keys released")
+        assert busy[0] == {"k1"}, "a job still running keeps its keys"
+        assert pool.in_flight == 2  # not collected yet, yet its keys block nothing
+        release.set()
         pool.drain()

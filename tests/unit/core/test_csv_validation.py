@@ -285,3 +285,66 @@ def test_sql_rows_are_checked_typed_and_written_as_csv():
         "c2,,,false,,",
     ]
     assert result.content_hash == hashlib.sha256(output.getvalue()).hexdigest()
+
+
+def _many_rows(count: int, bad_at: dict[int, str] | None = None) -> str:
+    """``count`` good rows, some quoted (one value spanning two lines); ``bad_at`` replaces rows by index."""
+    rows = []
+    for i in range(count):
+        category = ['"winter, 2025"', '"6\'1"""', '"two\nlines"', "hats"][i % 4] if i % 7 == 0 else "shoes"
+        rows.append(f"c{i},{i}.5,{i},true,2024-01-31T23:59:59Z,2024-03-30,{i},{category}\n")
+    for i, row in (bad_at or {}).items():
+        rows[i] = row
+    return HEADER + "".join(rows)
+
+
+def _check_in_blocks(text: str, block_bytes: int, monkeypatch, **options):
+    from airflow_provider_optimizely.core import csv_validation
+
+    monkeypatch.setattr(csv_validation, "_BLOCK_BYTES", block_bytes)
+    return check(text, **options)
+
+
+@pytest.mark.parametrize("pii_sample_rows", [0, 10_000])
+def test_blocks_read_whole_or_line_by_line_give_the_same_result(monkeypatch, pii_sample_rows):
+    bad = {
+        50: "c50,1.5,x,true,,,,shoes\n",
+        51: "\n",
+        400: 'c400,1.5,1,true,,,,sh"oes\n',
+        900: "c900,1.5\n",
+        1500: ",1.5,1,true,,,,shoes\n",
+        1999: "c1999,1.5,1,TRUE,2024-02-29T00:00:00Z,2024-02-30,,shoes\n",
+    }
+    text = _many_rows(2000, bad)
+    options = {"skip_bad_rows": True, "max_problems": 50, "pii_sample_rows": pii_sample_rows}
+    one_block, _ = _check_in_blocks(text, 1 << 24, monkeypatch, **options)
+    small_blocks, _ = _check_in_blocks(text, 997, monkeypatch, **options)
+    assert one_block.summary() == small_blocks.summary()
+    assert [(p.row, p.column) for p in one_block.problems] == [
+        (_line_of(text, "c50,"), "visits"),
+        (_line_of(text, "c400,"), "category"),
+        (_line_of(text, "c900,"), None),
+        (_line_of(text, ",1.5,1,true,,,,shoes"), "customerId"),
+        (_line_of(text, "c1999,"), "signup"),
+    ]
+    assert (one_block.rows, one_block.rows_rejected) == (2000 - 1, 5)  # the blank line is not a row
+
+
+def _line_of(text: str, start: str) -> int:
+    return text[: text.index("\n" + start)].count("\n") + 2
+
+
+def test_a_bad_value_past_the_personal_data_sample_is_named_in_a_block_read_whole(monkeypatch):
+    text = _many_rows(3000, {2990: "c2990,1.5,1,true,2024-13-01T00:00:00Z,,,shoes\n"})
+    result, _ = _check_in_blocks(text, 4096, monkeypatch, pii_sample_rows=10)
+    problem = only_problem(result)
+    found = (problem.row, problem.column, problem.value)
+    assert found == (_line_of(text, "c2990,"), "last_seen", "2024-13-01T00:00:00Z")
+    assert result.rows == 3000 and result.content_hash == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_an_email_past_the_personal_data_sample_is_found_in_a_block_read_whole(monkeypatch):
+    text = _many_rows(3000, {2500: "c2500,1.5,1,true,,,,ann@example.com\n"})
+    result, _ = _check_in_blocks(text, 4096, monkeypatch, pii_sample_rows=10)
+    problem = only_problem(result)
+    assert problem.column == "category" and result.file_refused

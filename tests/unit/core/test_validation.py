@@ -9,6 +9,7 @@ from airflow_provider_optimizely.core.validation import (
     csv_text,
     dcp_batch_check,
     dcp_text_check,
+    dcp_text_pattern,
     dcp_validator,
     dcp_value,
     odp_validator,
@@ -262,3 +263,40 @@ def test_batch_checks_never_pass_a_cell_the_text_check_refuses(datatype, fmt):
 def test_batch_checks_pass_ordinary_columns_at_once(datatype, fmt, cells):
     assert dcp_batch_check(datatype, fmt)(cells) is True
     assert dcp_text_check("string") is None and dcp_batch_check("string") is None
+
+
+@pytest.mark.parametrize(
+    ("datatype", "fmt", "matched", "left_to_the_check"),
+    [
+        ("long", None, ["0", "123456789012345678"], ["1234567890123456789", "+1", "-1", "1.0", "\u0661"]),
+        ("double", None, ["1", "1.", "-.5", "+2.5e-07", "3E99"], ["1e999", "nan", "inf", "1_0", " 1", "."]),
+        ("bool", None, ["true", "false"], ["TRUE", "False", "yes", "1"]),
+        (
+            "datetime",
+            DATE,
+            ["2024-01-31", "2023-04-30", "0001-01-01"],
+            ["2024-02-29", "0000-01-01", "2024-04-31"],
+        ),
+        (
+            "datetime",
+            DATETIME_Z,
+            ["2024-12-31T23:59:59Z"],
+            ["2024-12-31T24:00:00Z", "2024-12-31T23:59:60Z", "2024-12-31 23:59:59Z", "2024-02-30T00:00:00Z"],
+        ),
+        ("datetime", "epoch", ["1706745599000"], ["-1", "17067455990001234567"]),
+    ],
+)
+def test_a_text_pattern_matches_only_what_the_text_check_passes(datatype, fmt, matched, left_to_the_check):
+    import re
+
+    pattern = re.compile(dcp_text_pattern(datatype, fmt))
+    check = dcp_text_check(datatype, fmt)
+    for value in matched:
+        assert pattern.fullmatch(value), value
+        check(value)
+    for value in left_to_the_check:
+        assert pattern.fullmatch(value) is None, value
+
+
+def test_a_string_attribute_has_no_text_pattern():
+    assert dcp_text_pattern("string") is None

@@ -168,6 +168,34 @@ def test_csv_file_source(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["local", "file://", "gzip"],
+    ids=["plain local file (open())", "object storage", "compressed local file (object storage)"],
+)
+def test_a_file_reads_the_same_from_local_disk_and_object_storage(tmp_path, where):
+    import gzip
+
+    text = '\ufeffemail,age\na@x.io,31\n"b@x.io","3\n2"\n'  # a BOM, a line break quoted in a cell
+    if where == "local":
+        path = tmp_path / "profiles.csv"
+        path.write_text(text, encoding="utf-8")
+    elif where == "gzip":
+        path = tmp_path / "profiles.csv.gz"
+        path.write_bytes(gzip.compress(text.encode()))
+    else:  # a URL: read through ObjectStoragePath like s3://
+        (tmp_path / "profiles.csv").write_text(text, encoding="utf-8")
+        path = f"file://{tmp_path}/profiles.csv"
+    hook = fake(FakeOdp)
+    op = OptimizelyUpsertProfilesOperator(
+        task_id="t", identifier_column="email", path=str(path), max_rejected=1
+    )
+    report, _ = run(op, hook)
+    assert report["rows_read"] == 2
+    assert [body["identifiers"]["email"] for body in hook.posts[0]] == ["a@x.io"]
+    assert report["rejected_rows"][0]["row"] == 2 and "age" in report["rejected_rows"][0]["column"]
+
+
 def test_sql_source_through_an_airflow_sql_connection(tmp_path, monkeypatch):
     db_path = tmp_path / "warehouse.db"
     with sqlite3.connect(db_path) as db:

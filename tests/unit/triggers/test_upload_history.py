@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 
-import boto3
 import pytest
 
 from airflow_provider_optimizely.core.upload_history import FAILED, upload_verdict
@@ -28,13 +27,7 @@ def table(emulator, emulator_connections):
 
 
 def upload(emulator, table, name, text):
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=emulator.s3_endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id=table.aws_access_key,
-        aws_secret_access_key=table.aws_secret_key.get_secret_value(),
-    )
+    s3 = emulator.s3_client(table.aws_access_key, table.aws_secret_key.get_secret_value())
     key = f"{table.s3_path}/{name}"
     s3.put_object(Bucket="optimizely-import", Key=key, Body=text.encode())
     return key
