@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -495,3 +496,50 @@ def test_optimove_typed_pages_are_converted_a_column_at_a_time():
     # Rows of differing columns (JSON Lines) and odd keys take the row-by-row path, with the same result.
     ready, rejected = writer.prepare_page(1, Page([{"id": 1.0, "a": Decimal(1)}, {"id": 2}]))
     assert ready.keys == ["1", "2"] and ready.bodies == [{"id": 1.0, "a": 1}, {"id": 2}]
+
+
+def test_optimove_csv_pages_become_records_without_dicts_and_encode_as_the_rows_would():
+    from airflow_provider_optimizely.core.rest import encode_json
+    from airflow_provider_optimizely.core.sources import pages_from_csv
+
+    text = 'uid,first name,note\n1,Ann,"a, b"\n2,Bob,\n'
+    writer = OptimoveWriter(
+        FakeOptimove(), connection_uuid="dc", identifier_column="uid", primary_key="user_id"
+    )
+    [page] = pages_from_csv(io.StringIO(text))
+    ready, rejected = writer.prepare_page(1, page)
+    assert (ready.rows, ready.keys, rejected) == ([1, 2], ["1", "2"], [])
+    assert not any(isinstance(body, dict) for body in ready.bodies)
+    assert encode_json(ready.bodies) == encode_json(
+        [
+            {"user_id": "1", "first name": "Ann", "note": "a, b"},
+            {"user_id": "2", "first name": "Bob", "note": ""},
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("uid,v\n1,a\n2\n", (["1", "2"], [{"uid": "1", "v": "a"}, {"uid": "2"}], [])),
+        ("uid,v\n1,a\n ,b\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "no identifier: the value is empty")])),
+        ("uid,v\n1,a\n2,b,c\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "3 fields, but the header has 2")])),
+    ],
+    ids=["short row", "empty key", "long row"],
+)
+def test_optimove_csv_pages_with_a_row_to_look_at_go_row_by_row(text, expected):
+    from airflow_provider_optimizely.core.sources import pages_from_csv
+
+    writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid")
+    [page] = pages_from_csv(io.StringIO(text))
+    ready, rejected = writer.prepare_page(1, page)
+    assert (ready.keys, ready.bodies, [(r.row, r.reason) for r in rejected]) == expected
+
+
+def test_optimove_csv_page_with_a_column_named_as_the_primary_key_keeps_the_row_by_row_result():
+    from airflow_provider_optimizely.core.sources import pages_from_csv
+
+    writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid", primary_key="id")
+    [page] = pages_from_csv(io.StringIO("uid,id,v\n1,x,a\n"))
+    ready, rejected = writer.prepare_page(1, page)
+    assert (ready.keys, ready.bodies, rejected) == (["1"], [{"v": "a", "id": "1"}], [])
