@@ -13,8 +13,7 @@
    new upload never reuses the name of a file DCP has not processed yet.
 5. A retried task does not upload twice: the key of a finished upload is kept in ``task_state_store``
    (Airflow's ``ResumableJobMixin``) and reused while the object is there; without it (the worker died
-   between upload and save, or Airflow before 3.3, which has no ``task_state_store``), an object of this
-   run with the same content hash is found and reused.
+   between upload and save), an object of this run with the same content hash is found and reused.
 
 The XCom names the table, the S3 key, rows, bytes and content hash, for ``OptimizelyUploadHistorySensor``.
 """
@@ -33,8 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import ResumableJobMixin
-from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath, Variable
+from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath, ResumableJobMixin, Variable
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
