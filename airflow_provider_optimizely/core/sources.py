@@ -13,16 +13,16 @@ types from JSON Lines. The per-API checks turn them into wire values.
 
 from __future__ import annotations
 
-import csv
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal, TextIO
 
+from airflow_provider_optimizely.core.csv_pages import DEFAULT_PAGE_SIZE, pages_from_csv
+from airflow_provider_optimizely.core.page import Page, Row, SourceError, Unreadable
+
 DEFAULT_FETCH_SIZE = 5000
-DEFAULT_PAGE_SIZE = 5000
 FileFormat = Literal["csv", "tsv", "jsonl"]
 FILE_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl")
 _SUFFIXES: dict[str, FileFormat] = {
@@ -33,82 +33,6 @@ _SUFFIXES: dict[str, FileFormat] = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """A record the source could not turn into a row, with the reason."""
-
-    reason: str
-
-
-Row = dict[str, Any]
-
-
-class Page:
-    """Consecutive rows of a source. ``text_only``: every value is a ``str`` (a CSV page), which lets a
-    writer skip converting values for JSON.
-
-    A CSV page also keeps its rows as read (``header`` and ``values``, a tuple of fields a row) and builds
-    the dicts of ``rows`` only when a writer asks for them: a writer that sends rows as they are can build
-    its bodies from the tuples in one C-level pass, and skip a dict a row.
-    """
-
-    __slots__ = ("_rows", "header", "text_only", "values")
-
-    def __init__(
-        self,
-        rows: list[Row | Unreadable] | None = None,
-        text_only: bool = False,
-        *,
-        header: list[str] | None = None,
-        values: list[tuple[str, ...]] | None = None,
-    ) -> None:
-        if (rows is None) == (values is None):
-            raise ValueError("a page holds either rows or a header and values")
-        self._rows = rows
-        self.text_only = text_only
-        self.header = header
-        self.values = values
-
-    @property
-    def rows(self) -> list[Row | Unreadable]:
-        if self._rows is None:
-            assert self.header is not None and self.values is not None
-            self._rows = _rows_of(self.header, self.values)
-        return self._rows
-
-    def __len__(self) -> int:
-        return len(self._rows if self._rows is not None else self.values or ())
-
-    def __repr__(self) -> str:
-        return f"Page({self.rows!r}, text_only={self.text_only!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Page):
-            return NotImplemented
-        return (self.rows, self.text_only) == (other.rows, other.text_only)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
-
-
-def _rows_of(header: list[str], values: list[tuple[str, ...]]) -> list[Row | Unreadable]:
-    """Dicts of CSV rows: a short row leaves its last columns out, a long one is ``Unreadable``."""
-    width = len(header)
-
-    def too_long(fields: tuple[str, ...]) -> Unreadable:
-        return Unreadable(f"{len(fields)} fields, but the header has {width}")
-
-    # zip's strict= keyword is left out on purpose: parsing a keyword a row costs a fifth of the page's
-    # time, and the length check beside it already tells a short row (allowed) from a long one.
-    return [
-        dict(zip(header, fields)) if len(fields) <= width else too_long(fields)  # noqa: B905
-        for fields in values
-    ]
-
-
-class SourceError(ValueError):
-    """The source as a whole can't be read (no header, an unknown format): nothing was sent."""
 
 
 def numbered(pages: Iterable[Page]) -> Iterator[tuple[int, Row | Unreadable]]:
@@ -158,29 +82,6 @@ def file_format_of(path: str, explicit: str | None = None) -> FileFormat:
         if name.endswith(suffix):
             return fmt
     raise SourceError(f"can't tell the format of {path!r} from its name: set file_format (csv, tsv or jsonl)")
-
-
-def pages_from_csv(
-    stream: TextIO, *, delimiter: str = ",", page_size: int = DEFAULT_PAGE_SIZE
-) -> Iterator[Page]:
-    """Pages of a CSV/TSV text stream with a header row (open it with ``newline=""``).
-
-    A short row leaves its last columns out (missing, not empty); a row with more fields than the header
-    is ``Unreadable``; a blank line is no record.
-    """
-    reader = csv.reader(stream, delimiter=delimiter)
-    header = next(reader, None)
-    if header is None:
-        return
-    if header and header[0].startswith("\ufeff"):
-        header[0] = header[0][1:]  # a byte-order mark is not part of the first column's name
-    if len(set(header)) != len(header) or any(not name for name in header):
-        raise SourceError(f"the header row needs distinct, non-empty column names: {header[:20]}")
-    records = filter(None, reader)  # a blank line reads as [] and is no record
-    # Tuples, not the reader's lists: the garbage collector stops tracking a tuple of text the first time
-    # it sees it, while a page of 5000 lists kept alive made every collection longer (~2 µs a row more).
-    while values := list(map(tuple, islice(records, page_size))):
-        yield Page(header=header, values=values, text_only=True)
 
 
 def pages_from_json_lines(stream: TextIO, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Page]:

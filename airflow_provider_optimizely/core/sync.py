@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -53,11 +53,16 @@ class Item(NamedTuple):
 
 @dataclass(slots=True)
 class Batch:
-    """Items as three parallel lists: a few list objects a batch rather than a few objects a row."""
+    """Items as three parallel sequences: a few objects a batch rather than a few objects a row.
+
+    ``bodies`` is a list, or any sequence that slices and adds like one (``EncodedRecords``: bodies
+    already JSON). ``extend`` and ``take`` replace the sequences rather than change them, so that a batch
+    can take over another's without a copy.
+    """
 
     rows: list[int] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
-    bodies: list[Any] = field(default_factory=list)
+    bodies: Sequence[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -71,17 +76,29 @@ class Batch:
     def append(self, item: Item) -> None:
         self.rows.append(item.row)
         self.keys.append(item.key)
+        if type(self.bodies) is not list:
+            self.bodies = list(self.bodies)
         self.bodies.append(item.body)
 
     def extend(self, other: Batch) -> None:
-        self.rows += other.rows
-        self.keys += other.keys
-        self.bodies += other.bodies
+        if not self.keys:  # the usual case, a page that fills whole batches: no copy
+            self.rows, self.keys, self.bodies = other.rows, other.keys, other.bodies
+            return
+        self.rows = self.rows + other.rows
+        self.keys = self.keys + other.keys
+        if type(self.bodies) is type(other.bodies):
+            self.bodies = self.bodies + other.bodies  # type: ignore[operator]
+        else:  # a page read one way after one read another: one list of both
+            self.bodies = [*self.bodies, *other.bodies]
 
     def take(self, count: int) -> Batch:
         """The first ``count`` items, removed from this batch."""
+        if count >= len(self):
+            taken = Batch(self.rows, self.keys, self.bodies)
+            self.rows, self.keys, self.bodies = [], [], []
+            return taken
         taken = Batch(self.rows[:count], self.keys[:count], self.bodies[:count])
-        del self.rows[:count], self.keys[:count], self.bodies[:count]
+        self.rows, self.keys, self.bodies = self.rows[count:], self.keys[count:], self.bodies[count:]
         return taken
 
     def without(self, indexes: Collection[int]) -> Batch:

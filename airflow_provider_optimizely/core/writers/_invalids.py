@@ -21,7 +21,7 @@ _RECORD_IN_MESSAGE = re.compile(r"\brecord (\d+)\b")
 
 def send_dropping_invalids(
     batch: Batch,
-    post: Callable[[list[Any]], Any],
+    post: Callable[[Sequence[Any]], Any],
     *,
     column_of: Mapping[str, str] | None = None,
 ) -> BatchResult:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from airflow_provider_optimizely.core.json_records import records_of
 from airflow_provider_optimizely.core.mapping import json_value, key_of, normalise_mapping
 from airflow_provider_optimizely.core.report import Log, Rejection
 from airflow_provider_optimizely.core.sources import Page
@@ -113,6 +114,9 @@ class OptimoveWriter(RowWriter):
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
         if self.mapping is None:
+            ready = self._table_page(first_row, page) if page.table is not None else None
+            if ready is not None:
+                return ready, []
             ready = self._text_page(first_row, page) if page.values is not None else None
             if ready is not None:
                 return ready, []
@@ -120,6 +124,28 @@ class OptimoveWriter(RowWriter):
             if ready is not None:
                 return ready, []
         return super().prepare_page(first_row, page)
+
+    def _table_page(self, first_row: int, page: Page) -> Batch | None:
+        """A CSV page that Arrow read, written as JSON records a column at a time (``records_of``): no
+        Python object per record but its key. None when a row needs a closer look (an empty key)."""
+        header, table = page.header, page.table
+        assert header is not None and table is not None
+        if self.identifier_column not in header:
+            return None
+        if self.primary_key != self.identifier_column and self.primary_key in header:
+            return None  # the row's own column of that name gives way to the key: the dict path does that
+        keys = table.column(header.index(self.identifier_column)).to_pylist()
+        if not all(map(str.strip, keys)):
+            return None
+        names = [self.primary_key if name == self.identifier_column else name for name in header]
+        records = records_of(table, names, memory_pool=self._arrow_pool())
+        return Batch(list(range(first_row, first_row + len(keys))), keys, records)
+
+    @staticmethod
+    def _arrow_pool() -> Any:
+        import pyarrow as pa
+
+        return pa.system_memory_pool()  # as the CSV reader's: see core.csv_pages
 
     def _text_page(self, first_row: int, page: Page) -> Batch | None:
         """A CSV page sent as read: each row's tuple of fields becomes a record (a msgspec struct that
@@ -195,7 +221,7 @@ class OptimoveWriter(RowWriter):
         return True
 
     def send(self, batch: Batch, final: bool) -> BatchResult:
-        def post(records: list[Any]) -> Any:
+        def post(records: Sequence[Any]) -> Any:
             return self.optimove.upload_data(
                 self.connection_uuid,
                 records,

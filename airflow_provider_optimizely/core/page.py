@@ -1,0 +1,105 @@
+"""A page of source rows, the unit the sync works on, and what a source says of a row it can't read.
+
+A page holds its rows in one of three forms, and builds the others only when a writer asks:
+
+- ``rows``: dicts of column -> value (SQL, JSON Lines, lists);
+- ``values``: a CSV page's rows as read, a tuple of fields a row under one ``header``;
+- ``table``: a CSV page parsed by Arrow (a ``pyarrow.Table`` of text columns named by ``header``). Such
+  a page only holds text that JSON carries as it is (no ``"``, ``\\`` or control character), so a
+  writer can write its JSON a column at a time, with no Python object per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A record the source could not turn into a row, with the reason."""
+
+    reason: str
+
+
+Row = dict[str, Any]
+
+
+class SourceError(ValueError):
+    """The source as a whole can't be read (no header, an unknown format): nothing was sent."""
+
+
+class Page:
+    """Consecutive rows of a source. ``text_only``: every value is a ``str`` (a CSV page), which lets a
+    writer skip converting values for JSON."""
+
+    __slots__ = ("_rows", "_values", "header", "table", "text_only")
+
+    def __init__(
+        self,
+        rows: list[Row | Unreadable] | None = None,
+        text_only: bool = False,
+        *,
+        header: list[str] | None = None,
+        values: list[tuple[str, ...]] | None = None,
+        table: pa.Table | None = None,
+    ) -> None:
+        if sum(form is not None for form in (rows, values, table)) != 1:
+            raise ValueError("a page holds either rows, or a header and values, or a header and a table")
+        if rows is None and header is None:
+            raise ValueError("a page of values or of a table needs its header")
+        self._rows = rows
+        self._values = values
+        self.table = table
+        self.text_only = text_only
+        self.header = header
+
+    @property
+    def values(self) -> list[tuple[str, ...]] | None:
+        """The rows as tuples of fields (a CSV page), or None for a page of dicts."""
+        if self._values is None and self.table is not None:
+            columns = [column.to_pylist() for column in self.table.columns]
+            self._values = list(zip(*columns, strict=True))
+        return self._values
+
+    @property
+    def rows(self) -> list[Row | Unreadable]:
+        if self._rows is None:
+            assert self.header is not None
+            self._rows = _rows_of(self.header, self.values or [])
+        return self._rows
+
+    def __len__(self) -> int:
+        if self._rows is not None:
+            return len(self._rows)
+        if self.table is not None:
+            return int(self.table.num_rows)
+        return len(self._values or ())
+
+    def __repr__(self) -> str:
+        return f"Page({self.rows!r}, text_only={self.text_only!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Page):
+            return NotImplemented
+        return (self.rows, self.text_only) == (other.rows, other.text_only)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
+
+
+def _rows_of(header: list[str], values: list[tuple[str, ...]]) -> list[Row | Unreadable]:
+    """Dicts of CSV rows: a short row leaves its last columns out, a long one is ``Unreadable``."""
+    width = len(header)
+
+    def too_long(fields: tuple[str, ...]) -> Unreadable:
+        return Unreadable(f"{len(fields)} fields, but the header has {width}")
+
+    # zip's strict= keyword is left out on purpose: parsing a keyword a row costs a fifth of the page's
+    # time, and the length check beside it already tells a short row (allowed) from a long one.
+    return [
+        dict(zip(header, fields)) if len(fields) <= width else too_long(fields)  # noqa: B905
+        for fields in values
+    ]

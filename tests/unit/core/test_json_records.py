@@ -1,0 +1,92 @@
+"""Records written by Arrow encode as msgspec would write the same dicts, however a batch is cut."""
+
+from __future__ import annotations
+
+import io
+
+import msgspec
+import pyarrow as pa
+import pytest
+
+from airflow_provider_optimizely.core.csv_pages import pages_from_csv
+from airflow_provider_optimizely.core.errors import BadRequestError
+from airflow_provider_optimizely.core.json_records import EncodedRecords, records_of
+from airflow_provider_optimizely.core.rest import encode_json
+from airflow_provider_optimizely.core.sync import Batch
+from airflow_provider_optimizely.core.writers._invalids import send_dropping_invalids
+from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
+
+ROWS = [
+    {"user id": "1", 'say "hi"': "Ann", "city": "Zürich"},
+    {"user id": "2", 'say "hi"': "", "city": "Rome"},
+    {"user id": "3", 'say "hi"': "Cy", "city": "Oslo"},
+]
+
+
+def records(rows=ROWS) -> EncodedRecords:
+    names = list(rows[0])
+    table = pa.table({f"c{i}": [row[name] for row in rows] for i, name in enumerate(names)})
+    return records_of(table, names)
+
+
+def test_records_encode_as_the_dicts_do_with_their_names_escaped():
+    assert encode_json({"data": records()}) == encode_json({"data": ROWS})
+
+
+@pytest.mark.parametrize("cut", [slice(0, 0), slice(0, 1), slice(1, 3), slice(2, None), slice(None, -1)])
+def test_slices_encode_as_slices_of_the_dicts(cut):
+    assert encode_json(records()[cut]) == encode_json(ROWS[cut])
+
+
+def test_added_slices_and_single_records_encode_as_the_dicts():
+    encoded = records()
+    assert encode_json(encoded[2:] + encoded[:2]) == encode_json(ROWS[2:] + ROWS[:2])
+    assert [msgspec.json.decode(encode_json(record)) for record in encoded] == ROWS
+    assert msgspec.json.decode(encode_json(encoded[-1])) == ROWS[-1]
+    with pytest.raises(IndexError):
+        encoded[3]
+
+
+def test_a_batch_of_records_is_cut_and_joined_without_becoming_a_list():
+    pending = Batch()
+    pending.extend(Batch([1, 2, 3], ["1", "2", "3"], records()))
+    pending.extend(Batch([4, 5, 6], ["1", "2", "3"], records()))
+    first = pending.take(4)
+    assert isinstance(first.bodies, EncodedRecords) and isinstance(pending.bodies, EncodedRecords)
+    assert (first.rows, pending.rows) == ([1, 2, 3, 4], [5, 6])
+    assert encode_json(first.bodies) == encode_json(ROWS + ROWS[:1])
+    assert encode_json(pending.bodies) == encode_json(ROWS[1:])
+
+
+def test_a_batch_mixing_records_and_dicts_becomes_one_list():
+    pending = Batch([1], ["9"], [{"user id": "9"}])
+    pending.extend(Batch([2, 3, 4], ["1", "2", "3"], records()))
+    assert encode_json(pending.bodies) == encode_json([{"user id": "9"}, *ROWS])
+
+
+def test_a_refused_record_is_dropped_and_the_rest_resent():
+    posted: list[list[dict]] = []
+
+    def post(bodies):
+        posted.append(msgspec.json.decode(encode_json(bodies)))
+        if len(posted) == 1:
+            raise BadRequestError(400, "record 1: bad value", api="Optimove", method="POST", path="/x")
+
+    result = send_dropping_invalids(Batch([1, 2, 3], ["1", "2", "3"], records()), post)
+    assert posted == [ROWS, [ROWS[0], ROWS[2]]]
+    assert (result.succeeded, [(r.row, r.key) for r in result.rejected]) == (2, [(2, "2")])
+
+
+def test_optimove_writes_a_plain_csv_page_as_records_that_encode_as_its_rows():
+    text = "uid,first name,city\n1,Ann,Zürich\n2,Bob,\n"
+    writer = OptimoveWriter(None, connection_uuid="dc", identifier_column="uid", primary_key="user_id")
+    [page] = pages_from_csv(io.StringIO(text, newline=""))
+    ready, rejected = writer.prepare_page(7, page)
+    assert isinstance(ready.bodies, EncodedRecords)
+    assert (ready.rows, ready.keys, rejected) == ([7, 8], ["1", "2"], [])
+    assert encode_json(ready.bodies) == encode_json(
+        [
+            {"user_id": "1", "first name": "Ann", "city": "Zürich"},
+            {"user_id": "2", "first name": "Bob", "city": ""},
+        ]
+    )
