@@ -23,12 +23,11 @@ if TYPE_CHECKING:
 _SEPARATOR = b","
 
 
-def records_of(
-    table: pa.Table, names: Sequence[str], *, memory_pool: pa.MemoryPool | None = None
-) -> EncodedRecords:
+def records_of(table: pa.Table, names: Sequence[str]) -> EncodedRecords:
     """One JSON object a row of ``table``: its columns, in order, under ``names``, every value a string.
 
     The caller vouches that no value holds a character JSON escapes (``"``, ``\\``, a control character).
+    Arrow allocates from ``malloc``, as in ``core.csv_pages``.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -40,7 +39,7 @@ def records_of(
         opening = "{" if index == 0 else '",'
         pieces += [pa.scalar(f'{opening}{msgspec.json.encode(name).decode()}:"'), column]
     pieces.append(pa.scalar('"},'))
-    joined = pc.binary_join_element_wise(*pieces, "", memory_pool=memory_pool)
+    joined = pc.binary_join_element_wise(*pieces, "", memory_pool=pa.system_memory_pool())
     if isinstance(joined, pa.ChunkedArray):
         chunks = [chunk for chunk in joined.chunks if len(chunk)]
     else:

@@ -8,7 +8,8 @@ excluded) by their position in the stream of pages. A row is a dict of column ->
 the header): the sync reports it by number and goes on.
 
 Values are what the source holds: Python-typed from SQL, text from CSV (an empty cell is ``""``), JSON
-types from JSON Lines. The per-API checks turn them into wire values.
+types from JSON Lines. The per-API checks turn them into wire values. ``Page`` is in ``core.page``; CSV
+and TSV reading (Arrow's parser or the ``csv`` module, chunk by chunk) in ``core.csv_pages``.
 """
 
 from __future__ import annotations

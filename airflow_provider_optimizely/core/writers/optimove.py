@@ -138,14 +138,8 @@ class OptimoveWriter(RowWriter):
         if not all(map(str.strip, keys)):
             return None
         names = [self.primary_key if name == self.identifier_column else name for name in header]
-        records = records_of(table, names, memory_pool=self._arrow_pool())
+        records = records_of(table, names)
         return Batch(list(range(first_row, first_row + len(keys))), keys, records)
-
-    @staticmethod
-    def _arrow_pool() -> Any:
-        import pyarrow as pa
-
-        return pa.system_memory_pool()  # as the CSV reader's: see core.csv_pages
 
     def _text_page(self, first_row: int, page: Page) -> Batch | None:
         """A CSV page sent as read: each row's tuple of fields becomes a record (a msgspec struct that
