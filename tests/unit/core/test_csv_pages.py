@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 
 import pytest
 
@@ -83,3 +84,41 @@ def test_a_line_longer_than_a_chunk_is_read_whole():
     text = "id,note\n1," + "y" * 1000 + "\n2,z\n"
     pages = pages_from_csv(io.StringIO(text, newline=""), chunk_chars=8)
     assert list(numbered(pages)) == csv_module_rows(text)
+
+
+def random_csv(rng: random.Random, tricky: bool) -> str:
+    """Rows of mostly three cells (some short, long or blank lines); tricky cells hold what only the csv
+    module reads: quotes (well formed or not), line breaks in quoted cells, tabs, backslashes, controls."""
+    plain_cells = ["a", "é", "", " ", "12", "x y"]
+    tricky_cells = [
+        *plain_cells,
+        '"q, q"',
+        '"a\nb"',
+        '"say ""hi"""',
+        'a"b',
+        '"open',
+        "\t",
+        "\\",
+        "\x01",
+        "\r",
+    ]
+    lines = []
+    for _ in range(rng.randint(0, 12)):
+        width = rng.choice([3, 3, 3, 3, 2, 4, 0])
+        cells = [rng.choice(tricky_cells if tricky else plain_cells) for _ in range(width)]
+        lines.append(",".join(cells) + rng.choice(["\n", "\r\n"]))
+    return "id,name,city\n" + "".join(lines)
+
+
+def test_random_texts_give_the_csv_modules_rows():
+    """Seeded random texts, cut at many places: half plain (Arrow's to read, or to refuse when a row is
+    short or long), half with what only the csv module reads."""
+    rng = random.Random(20261122)
+    read_by_arrow = 0
+    for attempt in range(400):
+        text = random_csv(rng, tricky=bool(attempt % 2))
+        for chunk_chars in (1, 4, 9, 1 << 20):
+            pages = list(pages_from_csv(io.StringIO(text, newline=""), chunk_chars=chunk_chars, page_size=3))
+            read_by_arrow += any(page.table is not None for page in pages)
+            assert list(numbered(pages)) == csv_module_rows(text), (text, chunk_chars)
+    assert read_by_arrow > 200  # the fast path was exercised, not only the fallback
