@@ -113,10 +113,10 @@ class OptimoveWriter(RowWriter):
         return Item(row_number, key, record)
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
+        ready = self._table_page(first_row, page) if page.table is not None else None
+        if ready is not None:
+            return ready, []
         if self.mapping is None:
-            ready = self._table_page(first_row, page) if page.table is not None else None
-            if ready is not None:
-                return ready, []
             ready = self._text_page(first_row, page) if page.values is not None else None
             if ready is not None:
                 return ready, []
@@ -127,18 +127,33 @@ class OptimoveWriter(RowWriter):
 
     def _table_page(self, first_row: int, page: Page) -> Batch | None:
         """A CSV page that Arrow read, written as JSON records a column at a time (``records_of``): no
-        Python object per record but its key. None when a row needs a closer look (an empty key)."""
+        Python object per record but its key. The same records as ``prepare`` makes, fields in the same
+        order; None when a row needs a closer look (an empty key) or the mapping is odd."""
         header, table = page.header, page.table
         assert header is not None and table is not None
-        if self.identifier_column not in header:
+        identifier, primary_key = self.identifier_column, self.primary_key
+        if identifier not in header:
             return None
-        if self.primary_key != self.identifier_column and self.primary_key in header:
-            return None  # the row's own column of that name gives way to the key: the dict path does that
-        keys = table.column(header.index(self.identifier_column)).to_pylist()
+        if self.mapping is None:
+            if primary_key != identifier and primary_key in header:
+                return None  # the row's own column of that name gives way to the key: prepare does that
+            fields = [
+                (index, primary_key if name == identifier else name) for index, name in enumerate(header)
+            ]
+        else:
+            if not set(header) <= self._sent_columns:
+                self._left_out(dict.fromkeys(header))  # fails, or warns once (allow_partial_records)
+            mapping = self.mapping
+            fields = [(index, mapping[name]) for index, name in enumerate(header) if name in mapping]
+            if identifier not in mapping:
+                if any(target == primary_key for _, target in fields):
+                    return None  # another column sent as the key's name wins in prepare: leave it to it
+                fields.append((header.index(identifier), primary_key))
+        keys = table.column(header.index(identifier)).to_pylist()
         if not all(map(str.strip, keys)):
             return None
-        names = [self.primary_key if name == self.identifier_column else name for name in header]
-        records = records_of(table, names)
+        columns = table.select([index for index, _ in fields])
+        records = records_of(columns, [name for _, name in fields])
         return Batch(list(range(first_row, first_row + len(keys))), keys, records)
 
     def _text_page(self, first_row: int, page: Page) -> Batch | None:

@@ -11,8 +11,9 @@ import pytest
 from airflow_provider_optimizely.core.csv_pages import pages_from_csv
 from airflow_provider_optimizely.core.errors import BadRequestError
 from airflow_provider_optimizely.core.json_records import EncodedRecords, records_of
+from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.rest import encode_json
-from airflow_provider_optimizely.core.sync import Batch
+from airflow_provider_optimizely.core.sync import Batch, SyncConfigError
 from airflow_provider_optimizely.core.writers._invalids import send_dropping_invalids
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
 
@@ -90,3 +91,65 @@ def test_optimove_writes_a_plain_csv_page_as_records_that_encode_as_its_rows():
             {"user_id": "2", "first name": "Bob", "city": ""},
         ]
     )
+
+
+def arrow_and_dict_pages(text: str):
+    """The same CSV page as Arrow reads it and as dicts (what the row-by-row path takes)."""
+    [page] = pages_from_csv(io.StringIO(text, newline=""))
+    assert page.table is not None
+    return page, Page([dict(row) for row in page.rows])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "primary_key"),
+    [
+        ({"uid": "user_id", "first": "first_name", "city": "town"}, None),
+        ({"first": "first_name", "city": "town"}, "user_id"),
+        (["uid", "first", "city"], None),
+    ],
+    ids=["key mapped", "key not mapped", "list of columns"],
+)
+def test_optimove_writes_a_mapped_arrow_page_as_the_row_by_row_path_does(mapping, primary_key):
+    arrow_page, dict_page = arrow_and_dict_pages("uid,first,city\n1,Ann,Zürich\n2,Bob,\n")
+
+    def prepared(page):
+        writer = OptimoveWriter(
+            None, connection_uuid="dc", identifier_column="uid", primary_key=primary_key, columns=mapping
+        )
+        return writer.prepare_page(1, page)
+
+    (fast, fast_rejected), (slow, slow_rejected) = prepared(arrow_page), prepared(dict_page)
+    assert isinstance(fast.bodies, EncodedRecords) and not isinstance(slow.bodies, EncodedRecords)
+    assert (fast.rows, fast.keys, fast_rejected) == (slow.rows, slow.keys, slow_rejected)
+    assert encode_json(fast.bodies) == encode_json(slow.bodies)
+
+
+def test_optimove_refuses_an_arrow_page_whose_mapping_leaves_columns_out():
+    arrow_page, _ = arrow_and_dict_pages("uid,first,secret\n1,Ann,s\n")
+    writer = OptimoveWriter(None, connection_uuid="dc", identifier_column="uid", columns=["uid", "first"])
+    with pytest.raises(SyncConfigError, match="leaves out column\\(s\\) 'secret'"):
+        writer.prepare_page(1, arrow_page)
+
+
+def test_optimove_sends_partial_arrow_records_when_asked_and_warns_once():
+    arrow_page, _ = arrow_and_dict_pages("uid,first,secret\n1,Ann,s\n2,Bob,t\n")
+    warnings: list[str] = []
+
+    class Log:
+        def warning(self, message, *args):
+            warnings.append(message % args)
+
+    writer = OptimoveWriter(
+        None,
+        connection_uuid="dc",
+        identifier_column="uid",
+        columns=["uid", "first"],
+        allow_partial_records=True,
+        logger=Log(),  # type: ignore[arg-type]
+    )
+    ready, _ = writer.prepare_page(1, arrow_page)
+    writer.prepare_page(3, arrow_page)
+    assert encode_json(ready.bodies) == encode_json(
+        [{"uid": "1", "first": "Ann"}, {"uid": "2", "first": "Bob"}]
+    )
+    assert sum("without column(s) secret" in warning for warning in warnings) == 1
