@@ -89,13 +89,6 @@ class EncodedRecords(Sequence[msgspec.Raw]):
             return NotImplemented
         return EncodedRecords([*self._arrays, *other._arrays])
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return f"EncodedRecords({self._length} records)"
 
