@@ -103,10 +103,10 @@ class _ChunkReader:
         if '"' not in chunk:  # every line break ends a record: the chunk reads alone
             return _csv_pages(self.header, lines, self.delimiter, self.page_size)
         try:
-            values = list(map(tuple, filter(None, csv.reader(lines, delimiter=self.delimiter, strict=True))))
+            records = list(filter(None, csv.reader(lines, delimiter=self.delimiter, strict=True)))
         except csv.Error:
             return None
-        return _value_pages(self.header, values, self.page_size)
+        return _pages_of_records(self.header, records, self.page_size)
 
     def _plain_bytes(self, chunk: str) -> bytes | None:
         """The chunk's UTF-8, if it is plain."""
@@ -166,13 +166,13 @@ def _table_pages(header: list[str], table: pa.Table, page_size: int) -> Iterator
         yield Page(header=header, table=table.slice(start, page_size), text_only=True)
 
 
-def _value_pages(header: list[str], values: list[tuple[str, ...]], page_size: int) -> Iterator[Page]:
-    for start in range(0, len(values), page_size):
-        yield Page(header=header, values=values[start : start + page_size], text_only=True)
-
-
 def _csv_pages(header: list[str], lines: Iterable[str], delimiter: str, page_size: int) -> Iterator[Page]:
     records = filter(None, csv.reader(lines, delimiter=delimiter))  # a blank line reads as []: no record
+    return _pages_of_records(header, records, page_size)
+
+
+def _pages_of_records(header: list[str], records: Iterable[list[str]], page_size: int) -> Iterator[Page]:
+    records = iter(records)
     # Tuples, not the reader's lists: the garbage collector stops tracking a tuple of text the first time
     # it sees it, while a page of 5000 lists kept alive made every collection longer (~2 µs a row more).
     while values := list(map(tuple, islice(records, page_size))):
