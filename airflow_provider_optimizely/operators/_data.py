@@ -1,12 +1,4 @@
-"""What the data operators share: where rows come from, and how a run report ends a task.
-
-A source is exactly one of:
-
-- ``sql`` on ``sql_conn_id``: any Airflow SQL connection whose hook is a common-sql ``DbApiHook``; read with
-  a server-side cursor where the driver has one, one ``fetchmany`` page at a time;
-- ``path``: a CSV, TSV or JSON Lines file on local disk or object storage (an ``ObjectStoragePath`` URL such
-  as ``s3://bucket/key.csv``, with ``path_conn_id`` for its credentials), read as a stream;
-- ``rows``: a list passed in (or an XCom of one).
+"""What the data operators share: one source (``operators._sources``), and how a run report ends a task.
 
 ``DataOperator`` is the base of the profile, event and delete operators (and may serve others): it renders
 the source, builds the API's writer, runs ``core.sync.run_sync`` and returns the report as its XCom.
@@ -14,12 +6,11 @@ the source, builds the API's writer, runs ``core.sync.run_sync`` and returns the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_optimizely.core.report import (
@@ -29,19 +20,11 @@ from airflow_provider_optimizely.core.report import (
     RejectLimit,
     TooManyRejectedRows,
 )
-from airflow_provider_optimizely.core.sources import (
-    DEFAULT_FETCH_SIZE,
-    Page,
-    SourceError,
-    file_format_of,
-    open_streaming_cursor,
-    pages_from_cursor,
-    pages_from_file,
-    pages_from_records,
-)
+from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE, SourceError
 from airflow_provider_optimizely.core.sync import DEFAULT_MAX_CONCURRENCY, SyncConfigError, Writer, run_sync
 from airflow_provider_optimizely.hooks.base import OptimizelyConfigError
 from airflow_provider_optimizely.operators._dispatch import UnsupportedCapabilityError, hook_for
+from airflow_provider_optimizely.operators._sources import count_sources, open_rows
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,86 +43,6 @@ SOURCE_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 #: XCom key under which a failed run still leaves its report.
 REPORT_XCOM_KEY = "run_report"
-
-
-def count_sources(sql: Any, path: Any, rows: Any) -> int:
-    return sum(value is not None for value in (sql, path, rows))
-
-
-@contextmanager
-def open_rows(
-    *,
-    sql: str | None = None,
-    sql_conn_id: str | None = None,
-    parameters: Mapping[str, Any] | Sequence[Any] | None = None,
-    path: str | None = None,
-    path_conn_id: str | None = None,
-    file_format: str | None = None,
-    rows: Sequence[Any] | None = None,
-    fetch_size: int = DEFAULT_FETCH_SIZE,
-    single_column: str | None = None,
-) -> Iterator[tuple[Iterator[Page], int | None]]:
-    """The rows of the one source given, and their count when it is known beforehand (a list)."""
-    if count_sources(sql, path, rows) != 1:
-        raise SourceError("give exactly one source: sql (with sql_conn_id), path, or rows")
-    if sql is not None:
-        with _sql_rows(sql, sql_conn_id, parameters, fetch_size) as sql_rows:
-            yield sql_rows, None
-    elif path is not None:
-        fmt = file_format_of(str(path), file_format)
-        with _open_text(str(path), path_conn_id) as stream:
-            yield pages_from_file(stream, fmt), None
-    else:
-        assert rows is not None
-        if isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):
-            raise SourceError(f"rows must be a list of mappings, got {type(rows).__name__}")
-        total = len(rows) if hasattr(rows, "__len__") else None
-        yield pages_from_records(rows, single_column=single_column), total
-
-
-# Suffixes fsspec reads as compressed (compression="infer"); such a file goes through object storage.
-_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma", ".zst", ".zip", ".lz4", ".sz", ".snappy")
-
-
-def _open_text(path: str, conn_id: str | None) -> TextIO:
-    """A text stream of the file (``newline=""``: the csv module must see line breaks quoted in a cell).
-
-    A plain local file is opened with ``open()``: going through object storage would load every
-    filesystem Airflow knows (boto3 among them) and add a Python call to each line read.
-    """
-    if "://" not in path and not path.lower().endswith(_COMPRESSED_SUFFIXES):
-        return open(path, encoding="utf-8-sig", newline="")
-    storage_path = ObjectStoragePath(path, conn_id=conn_id)
-    return storage_path.open("r", encoding="utf-8-sig", newline="", compression="infer")
-
-
-@contextmanager
-def _sql_rows(
-    sql: str,
-    sql_conn_id: str | None,
-    parameters: Mapping[str, Any] | Sequence[Any] | None,
-    fetch_size: int,
-) -> Iterator[Iterator[Page]]:
-    from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-    if not sql_conn_id:
-        raise SourceError("sql needs sql_conn_id: the Airflow connection of the database to read")
-    hook = BaseHook.get_connection(sql_conn_id).get_hook()
-    if not isinstance(hook, DbApiHook):
-        raise SourceError(f"connection {sql_conn_id!r} is not a SQL connection (its hook is no DbApiHook)")
-    connection = hook.get_conn()
-    try:
-        cursor = open_streaming_cursor(connection, fetch_size=fetch_size)
-        try:
-            yield pages_from_cursor(cursor, sql, parameters, fetch_size=fetch_size)
-        finally:
-            cursor.close()
-    finally:
-        # Read-only work: end the transaction the cursor opened, whatever the driver's autocommit.
-        try:
-            connection.rollback()
-        finally:
-            connection.close()
 
 
 class DataOperator(BaseOperator):
