@@ -158,18 +158,13 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Optimizely",
                 "python-modules": [
-                    f"{_PACKAGE}.operators.tables",
-                    f"{_PACKAGE}.operators.profiles",
-                    f"{_PACKAGE}.operators.events",
-                    f"{_PACKAGE}.operators.delete",
-                    f"{_PACKAGE}.operators.bulk_upload",
+                    f"{_PACKAGE}.operators.dcp",
+                    f"{_PACKAGE}.operators.odp",
+                    f"{_PACKAGE}.operators.profile_store",
+                    f"{_PACKAGE}.operators.optimove",
                 ],
             }
         ],
-        "sensors": [
-            {"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.sensors.upload_history"]}
-        ],
-        "triggers": [
-            {"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.triggers.upload_history"]}
-        ],
+        "sensors": [{"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.sensors.dcp"]}],
+        "triggers": [{"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.triggers.dcp"]}],
     }

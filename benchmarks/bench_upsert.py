@@ -8,7 +8,7 @@ connection of the emulator, which runs in its own process so that its CPU is not
 
 - **plain**: seed 003's script: ``csv.DictReader`` read into a list, then ``requests.post`` of batches of
   5000 records, one after another.
-- **provider**: ``OptimizelyUpsertProfilesOperator`` with the file as its source (streamed), through the
+- **provider**: ``OptimoveUploadRecordsOperator`` with the file as its source (streamed), through the
   Optimove hook (pacing, retries, 4 requests in flight), as a DAG task would run it.
 
 Each approach runs in a fresh Python process that reports its own figures: wall time of the upload,
@@ -154,12 +154,11 @@ def run_plain(path: str, url: str, headers: dict[str, str]) -> int:
 
 
 def run_provider(path: str, connection: str) -> int:
-    from airflow_provider_optimizely.operators import OptimizelyUpsertProfilesOperator
+    from airflow_provider_optimizely.operators.optimove import OptimoveUploadRecordsOperator
 
-    operator = OptimizelyUpsertProfilesOperator(
+    operator = OptimoveUploadRecordsOperator(
         task_id="bench",
-        conn_id="optimove_default",
-        table=connection,
+        data_connection_uuid=connection,
         identifier_column="user_id",
         path=path,
         max_concurrency=4,

@@ -20,8 +20,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from airflow_provider_optimizely.operators import OptimizelyBulkUploadOperator
-from airflow_provider_optimizely.sensors import OptimizelyUploadHistorySensor
+from airflow_provider_optimizely.operators.dcp import OptimizelyDcpBulkUploadOperator
+from airflow_provider_optimizely.sensors.dcp import OptimizelyDcpUploadHistorySensor
 
 with DAG(
     dag_id="example_dcp_bulk_upload",
@@ -46,9 +46,8 @@ with DAG(
         "poll_interval": Param(30.0, type="number", description="seconds between Upload History checks"),
     },
 ):
-    bulk_upload = OptimizelyBulkUploadOperator(
+    bulk_upload = OptimizelyDcpBulkUploadOperator(
         task_id="bulk_upload",
-        conn_id="optimizely_default",
         table_id="{{ params.table_id }}",
         sql="{{ params.sql }}",
         sql_conn_id="warehouse",
@@ -58,9 +57,8 @@ with DAG(
         retry_delay=datetime.timedelta(seconds=30),
     )
 
-    wait_for_processing = OptimizelyUploadHistorySensor(
+    wait_for_processing = OptimizelyDcpUploadHistorySensor(
         task_id="wait_for_processing",
-        conn_id="optimizely_default",
         uploads=bulk_upload.output,
         deferrable="{{ params.deferrable }}",
         poll_interval="{{ params.poll_interval }}",

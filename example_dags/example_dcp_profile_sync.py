@@ -18,10 +18,10 @@ import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_optimizely.operators import (
-    OptimizelyCreateTableOperator,
-    OptimizelyRegisterAttributesOperator,
-    OptimizelyUpsertProfilesOperator,
+from airflow_provider_optimizely.operators.dcp import (
+    OptimizelyDcpCreateTableOperator,
+    OptimizelyDcpRegisterAttributesOperator,
+    OptimizelyDcpUpsertProfilesOperator,
 )
 
 with DAG(
@@ -39,27 +39,24 @@ with DAG(
         "identifier_column": Param("customer_id", type="string", description="column holding customerId"),
     },
 ):
-    create_table = OptimizelyCreateTableOperator(
+    create_table = OptimizelyDcpCreateTableOperator(
         task_id="create_table",
-        conn_id="optimizely_default",
         table_name="{{ params.table_name }}",
         keyfield_locator_type="uid",
         description="Customer profiles synced from the warehouse by Airflow",
     )
 
-    register_attributes = OptimizelyRegisterAttributesOperator(
+    register_attributes = OptimizelyDcpRegisterAttributesOperator(
         task_id="register_attributes",
-        conn_id="optimizely_default",
         table_id=create_table.output,
         sql_conn_id="warehouse",
         source_table="{{ params.source_table }}",
         identifier_column="{{ params.identifier_column }}",
     )
 
-    sync_profiles = OptimizelyUpsertProfilesOperator(
+    sync_profiles = OptimizelyDcpUpsertProfilesOperator(
         task_id="sync_profiles",
-        conn_id="optimizely_default",
-        table=create_table.output,
+        table_id=create_table.output,
         sql_conn_id="warehouse",
         sql="SELECT * FROM {{ params.source_table }}",
         identifier_column="{{ params.identifier_column }}",

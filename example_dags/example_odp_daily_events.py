@@ -16,7 +16,7 @@ import datetime
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from airflow_provider_optimizely.operators import OptimizelySendEventsOperator
+from airflow_provider_optimizely.operators.odp import OptimizelyOdpSendEventsOperator
 
 # Day boundaries as dates ('2026-03-02'): portable SQL that compares right with a TIMESTAMP column and
 # with ISO 8601 text (SQLite), whatever the database's own timestamp literal syntax.
@@ -39,9 +39,8 @@ with DAG(
     doc_md=__doc__,
     params={"events_table": Param("events", type="string", description="warehouse table of events")},
 ):
-    OptimizelySendEventsOperator(
+    OptimizelyOdpSendEventsOperator(
         task_id="send_events",
-        conn_id="optimizely_odp_default",
         sql_conn_id="warehouse",
         sql=DAY_OF_EVENTS,
         type_column="event_type",

@@ -16,7 +16,7 @@ import datetime
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from airflow_provider_optimizely.operators import OptimizelyDeleteProfilesOperator
+from airflow_provider_optimizely.operators.profile_store import OptimizelyProfileStoreDeleteProfilesOperator
 
 # Both statements pick the same requests: pending ones made before the end of the run's interval.
 PENDING_PROFILES = """
@@ -42,9 +42,8 @@ with DAG(
         "scope": Param("default", type="string", description="Profile Store scope of the profiles"),
     },
 ):
-    delete_profiles = OptimizelyDeleteProfilesOperator(
+    delete_profiles = OptimizelyProfileStoreDeleteProfilesOperator(
         task_id="delete_profiles",
-        conn_id="optimizely_profile_store_default",
         sql_conn_id="warehouse",
         sql=PENDING_PROFILES,
         id_column="profile_id",

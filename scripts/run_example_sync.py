@@ -201,19 +201,11 @@ def print_report(states: dict[str, str], xcoms: dict[str, Any]) -> None:
         print_table("Attributes (inferred from the warehouse column types)", described)
     report = xcoms.get("sync_profiles")
     if report:
-        keys = (
-            "rows_read",
-            "rows_sent",
-            "rows_succeeded",
-            "rows_rejected",
-            "requests",
-            "retried_requests",
-            "requests_maybe_applied_twice",
-            "throttled_seconds",
-            "duration_seconds",
-            "rows_per_second",
-        )
-        print_table("Run report (sync_profiles)", [(k, report.get(k)) for k in keys if k in report])
+        keys = ("rows_read", "rows_sent", "rows_succeeded", "rows_rejected")
+        rows = [(k, report.get(k)) for k in keys]
+        rows += [(f"requests {k.replace('_', ' ')}", v) for k, v in report["requests"].items()]
+        rows += [(k, report.get(k)) for k in ("duration_seconds", "rows_per_second")]
+        print_table("Run report (sync_profiles)", rows)
         for rejected in report.get("rejected_rows", [])[:5]:
             print(f"  rejected: {rejected}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any
@@ -50,6 +50,26 @@ def mapped_values(
     for column, target in mapping.items():
         if column in row:
             yield column, target, row[column]
+
+
+def require_columns(columns: Sequence[str], needed: Sequence[str], what: str) -> None:
+    """``SyncConfigError`` unless the source has every column in ``needed`` (``what`` says what each is)."""
+    missing = [name for name in needed if name not in columns]
+    if missing:
+        raise SyncConfigError(
+            f"the source has no column {', '.join(map(repr, missing))} ({what}); its columns are "
+            f"{', '.join(map(repr, columns)) or 'none'}"
+        )
+
+
+def unmapped_targets(
+    columns: Sequence[str], mapping: Mapping[str, str] | None, skip: str, known: Callable[[str], bool]
+) -> list[str]:
+    """The source columns that would be written under a name the target doesn't have (no mapping: every
+    column but ``skip`` goes under its own name; a mapping's targets are checked when it is given)."""
+    if mapping is not None:
+        return []
+    return [column for column in columns if column != skip and not known(column)]
 
 
 def key_of(row: Mapping[str, Any], column: str) -> str:

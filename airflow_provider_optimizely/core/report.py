@@ -38,6 +38,18 @@ class Rejection:
         return f"{where}: {self.reason}"
 
 
+def request_counts(stats: Mapping[str, float]) -> dict[str, Any]:
+    """The REST client's counters in the one shape every XCom of this provider uses."""
+    return {
+        "total": int(stats.get("requests", 0)),
+        "retried": int(stats.get("retries", 0)),
+        # A retry whose earlier attempt may have been applied (timeout or dropped connection after the
+        # body was sent, or a 5xx to a POST): what it carried may have been written twice.
+        "maybe_applied_twice": int(stats.get("maybe_applied_twice", 0)),
+        "throttled_seconds": round(float(stats.get("throttled_seconds", 0.0)), 3),
+    }
+
+
 @dataclass
 class RunReport:
     """Counters of one run. Only the thread that drives the sync changes it (workers hand results back)."""
@@ -46,6 +58,7 @@ class RunReport:
     api: str
     target: str | None = None
     rows_read: int = 0
+    # Rows of the batches the API answered (succeeded, or refused by it).
     rows_sent: int = 0
     rows_succeeded: int = 0
     rows_rejected: int = 0
@@ -53,9 +66,11 @@ class RunReport:
     rejects_kept: int = DEFAULT_REJECTS_KEPT
     # Per-API figures that have no column of their own (already deleted, created, resent batches...).
     details: Counter[str] = field(default_factory=Counter)
-    # The REST client's counters for this run: requests, retries, retries_after_send, throttled_seconds.
+    # The REST client's counters for this run (``RequestStats.as_dict()``).
     requests: Mapping[str, float] = field(default_factory=dict)
     duration_seconds: float = 0.0
+    # Why the run ended before its source did (an error that is not about a row), or None.
+    stopped_by: str | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rows_rejected += 1
@@ -67,7 +82,6 @@ class RunReport:
         return self.rows_read / self.duration_seconds if self.duration_seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        requests = dict(self.requests)
         return {
             "operation": self.operation,
             "api": self.api,
@@ -80,23 +94,56 @@ class RunReport:
             "rejected_rows": [
                 r.as_dict() for r in sorted(self.rejected_rows, key=lambda r: (r.row is None, r.row or 0))
             ],
-            "requests": int(requests.get("requests", 0)),
-            "retried_requests": int(requests.get("retries", 0)),
-            # A retry whose earlier attempt may have been applied (timeout or dropped connection after the
-            # body was sent, or a 5xx to a POST): that row may have been written twice.
-            "requests_maybe_applied_twice": int(requests.get("retries_after_send", 0)),
-            "throttled_seconds": round(float(requests.get("throttled_seconds", 0.0)), 3),
+            "requests": request_counts(self.requests),
             "details": dict(self.details),
             "duration_seconds": round(self.duration_seconds, 3),
             "rows_per_second": round(self.rows_per_second, 1),
+            "stopped": None
+            if self.stopped_by is None
+            else {"after_row": self.rows_read, "reason": self.stopped_by},
         }
 
     def summary(self) -> str:
-        return (
-            f"{self.operation} on {self.api}: {self.rows_read} row(s) read, {self.rows_sent} sent, "
-            f"{self.rows_succeeded} succeeded, {self.rows_rejected} rejected in {self.duration_seconds:.1f}s "
-            f"({self.rows_per_second:.0f} rows/s)"
+        """The whole report on one line: the last line a data task logs, failed or not."""
+        requests = request_counts(self.requests)
+        where = f" ({self.target})" if self.target else ""
+        line = (
+            f"{self.operation} on {self.api}{where}: {self.rows_read} row(s) read, {self.rows_sent} sent, "
+            f"{self.rows_succeeded} succeeded, {self.rows_rejected} rejected; "
+            f"{requests['total']} request(s), {requests['retried']} retried, "
+            f"{requests['maybe_applied_twice']} maybe applied twice, "
+            f"{requests['throttled_seconds']:.1f}s throttled; {self.duration_seconds:.1f}s, "
+            f"{self.rows_per_second:.0f} rows/s"
         )
+        if self.details:
+            line += "; " + ", ".join(f"{name} {count}" for name, count in sorted(self.details.items()))
+        if self.stopped_by is not None:
+            line += f"; STOPPED after row {self.rows_read}: {self.stopped_by}"
+        return line
+
+    def as_markdown(self) -> str:
+        """The report as a Markdown table, for the task log (Airflow's UI renders the log as text)."""
+        requests = request_counts(self.requests)
+        rows = [
+            ("operation", f"{self.operation} on {self.api}" + (f" ({self.target})" if self.target else "")),
+            ("rows read", self.rows_read),
+            ("rows sent", self.rows_sent),
+            ("rows succeeded", self.rows_succeeded),
+            ("rows rejected", self.rows_rejected),
+            *((name.replace("_", " "), count) for name, count in sorted(self.details.items())),
+            ("requests", requests["total"]),
+            ("requests retried", requests["retried"]),
+            ("requests maybe applied twice", requests["maybe_applied_twice"]),
+            ("seconds throttled", requests["throttled_seconds"]),
+            ("duration (s)", round(self.duration_seconds, 1)),
+            ("rows/s", round(self.rows_per_second)),
+        ]
+        if self.stopped_by is not None:
+            rows.append(("stopped", f"after row {self.rows_read}: {self.stopped_by}"))
+        lines = ["| run report | |", "| --- | --- |"]
+        lines += [f"| {name} | {str(value).replace('|', '/')} |" for name, value in rows]
+        lines += [f"| rejected | {r.describe().replace('|', '/')} |" for r in self.rejected_rows[:5]]
+        return "\n".join(lines)
 
 
 # -- the reject limit -----------------------------------------------------------------------------------

@@ -114,18 +114,18 @@ def _is_loopback(host: str) -> bool:
 class RequestStats:
     """Thread-safe counters an operator puts in its run report.
 
-    ``retries_after_send`` counts the retries whose previous attempt may already have been applied: a
+    ``maybe_applied_twice`` counts the retries whose previous attempt may already have been applied: a
     non-GET request that failed after its connection was made (read timeout, dropped connection), or a
     POST/PATCH answered 500/502/503/504. A 429, a refused connection, or a GET never counts there.
     """
 
-    _FIELDS = ("requests", "retries", "retries_after_send", "throttled_seconds", "backoff_seconds")
+    _FIELDS = ("requests", "retries", "maybe_applied_twice", "throttled_seconds", "backoff_seconds")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests = 0
         self.retries = 0
-        self.retries_after_send = 0
+        self.maybe_applied_twice = 0
         self.throttled_seconds = 0.0
         self.backoff_seconds = 0.0
 
@@ -383,7 +383,7 @@ class RestClient:
         reason = str(exc) if isinstance(exc, _RetryableTransport) else _short_status(exc)
         self.stats.add(
             retries=1,
-            retries_after_send=1 if call.may_have_applied else 0,
+            maybe_applied_twice=1 if call.may_have_applied else 0,
             backoff_seconds=state.upcoming_sleep,
         )
         pause = (

@@ -12,9 +12,11 @@ A writer states how its API wants batches sent:
 - ``holds_last_batch``: the last batch goes alone, after every other batch was acknowledged, with
   ``final=True`` (Optimove: ``batch_completed`` only on the last request of a ``batch_uuid``).
 
-Rejected rows never stop the run: all good rows are sent first, then ``max_rejected`` decides
-(``TooManyRejectedRows``). An error that is not about a row (auth, a missing table, retries spent) ends
-the run at once with the partial report in the log.
+Before the first row, the writer checks the source's columns against its target (``check_columns``), so a
+column the target can't take fails the run once, not once a row. Rejected rows never stop the run: all
+good rows are sent first, then ``max_rejected`` decides (``TooManyRejectedRows``). An error that is not
+about a row (auth, a missing table, retries spent) ends the run at once; the report, filled in place,
+says where (``stopped_by``).
 """
 
 from __future__ import annotations
@@ -144,6 +146,11 @@ class Writer(Protocol):
     @property
     def target(self) -> str | None: ...
 
+    def check_columns(self, columns: Sequence[str]) -> None:
+        """Raise ``SyncConfigError`` if the source's columns can't all be written (called once, before
+        the first row is prepared), naming every column at fault and how to fix it."""
+        ...
+
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]: ...
 
     def send(self, batch: Batch, final: bool) -> BatchResult: ...
@@ -155,6 +162,9 @@ class RowWriter:
 
     def prepare(self, row_number: int, row: Row) -> Item:
         raise NotImplementedError
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        """Every column is fine by default (a writer with a schema overrides this)."""
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
         ready = Batch()
@@ -175,6 +185,7 @@ def run_sync(
     pages: Iterable[Page],
     writer: Writer,
     *,
+    report: RunReport | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     max_rejected: Any = 0,
     rejects_kept: int = DEFAULT_REJECTS_KEPT,
@@ -185,18 +196,21 @@ def run_sync(
 ) -> RunReport:
     """Send every row of ``pages`` through ``writer``; return the report, or raise ``TooManyRejectedRows``.
 
-    ``request_stats`` gives the REST client's counters for the report: those of a client used for this
-    run alone, so that they count its setup reads (the attributes, the schema) too.
+    ``report`` is filled in place when given, so that a caller keeps it whatever ends the run: an error
+    that is not about a row leaves it with ``stopped_by`` set. ``request_stats`` gives the REST client's
+    counters for the report: those of a client used for this run alone, so that they count its setup
+    reads (the attributes, the schema) too.
     """
     limit = RejectLimit.parse(max_rejected)
     logger = logger or log
-    report = RunReport(
-        operation=writer.operation, api=writer.api, target=writer.target, rejects_kept=rejects_kept
-    )
+    if report is None:
+        report = RunReport(operation=writer.operation, api=writer.api, rejects_kept=rejects_kept)
+    report.target = writer.target
     started = clock()
 
     def on_done(future: Future[BatchResult]) -> None:
         result = future.result()  # an error that is not about a row ends the run here
+        report.rows_sent += result.succeeded + len(result.rejected)
         report.rows_succeeded += result.succeeded
         for rejection in result.rejected:
             report.reject(rejection)
@@ -210,17 +224,33 @@ def run_sync(
     try:
         with BoundedPool[BatchResult](max_concurrency, on_done) as pool:
             _pump(pages, writer, report, pool, progress)
-    except BaseException:
+    except BaseException as exc:
         finish()
-        logger.error("sync stopped early: %s", report.summary())
+        report.stopped_by = describe_stop(exc)
         raise
     finish()
     if report.rows_read == 0:
         logger.warning("the source had no rows: nothing was sent")
-    logger.info("%s", report.summary())
     if report.rows_rejected and limit.exceeded_by(report.rows_rejected, report.rows_read):
         raise TooManyRejectedRows(report, limit)
     return report
+
+
+def describe_stop(exc: BaseException) -> str:
+    """What ended a run, for its report: the error's own text (errors of this provider hold no secret)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def columns_of(page: Page) -> list[str]:
+    """The columns of a page: a file's header, else every column its rows hold, in first-seen order."""
+    if page.header is not None:
+        return list(page.header)
+    seen: dict[str, None] = {}
+    for row in page.rows:
+        if type(row) is dict:
+            seen.update(dict.fromkeys(row))
+    return list(seen)
 
 
 def _pump(
@@ -235,7 +265,6 @@ def _pump(
 
     def dispatch(batch: Batch, final: bool = False) -> None:
         keys = batch.keys if writer.orders_by_key else ()
-        report.rows_sent += len(batch)
         pool.submit(writer.send, batch, final, keys=keys)
 
     def flush(batch: Batch) -> None:
@@ -248,7 +277,11 @@ def _pump(
         held = batch
 
     pending = Batch()
+    columns_checked = False
     for page in pages:
+        if not columns_checked:
+            writer.check_columns(columns_of(page))
+            columns_checked = True
         first_row = report.rows_read + 1
         report.rows_read += len(page)
         ready, rejected = writer.prepare_page(first_row, page)

@@ -86,6 +86,12 @@ class OptimizelyBaseHook(BaseHook):
             conn = self.get_connection(self.conn_id)
             for secret in self._secrets_of(conn):
                 mask_secret(secret)
+            if conn.conn_type and conn.conn_type != self.conn_type:
+                raise OptimizelyConfigError(
+                    f"connection {self.conn_id!r} is of type {conn.conn_type!r}, but {self.hook_name} needs "
+                    f"an {self.conn_type!r} connection: use an operator of that connection's API, or another "
+                    "connection"
+                )
             self._connection = conn
         return self._connection
 

@@ -1,6 +1,8 @@
-"""Operators, named by capability: the connection's type picks the API (API.md §1).
+"""Operators, one module per API as in ``hooks/``: ``operators.dcp``, ``operators.odp``,
+``operators.profile_store``, ``operators.optimove``. Each is named by product and action.
 
-Imports are lazy so that a DAG file importing one operator does not pay for all of them at parse time.
+The names are also importable from here. Imports are lazy, so that a DAG file importing one operator
+does not pay for every API's at parse time.
 """
 
 from __future__ import annotations
@@ -9,12 +11,18 @@ import importlib
 from typing import Any
 
 _OPERATORS = {
-    "OptimizelyCreateTableOperator": "tables",
-    "OptimizelyRegisterAttributesOperator": "tables",
-    "OptimizelyBulkUploadOperator": "bulk_upload",
-    "OptimizelyUpsertProfilesOperator": "profiles",
-    "OptimizelySendEventsOperator": "events",
-    "OptimizelyDeleteProfilesOperator": "delete",
+    "OptimizelyDcpCreateTableOperator": "dcp",
+    "OptimizelyDcpRegisterAttributesOperator": "dcp",
+    "OptimizelyDcpUpsertProfilesOperator": "dcp",
+    "OptimizelyDcpBulkUploadOperator": "dcp",
+    "OptimizelyOdpCreateObjectTypeOperator": "odp",
+    "OptimizelyOdpRegisterFieldsOperator": "odp",
+    "OptimizelyOdpUpsertProfilesOperator": "odp",
+    "OptimizelyOdpSendEventsOperator": "odp",
+    "OptimizelyProfileStorePutProfilesOperator": "profile_store",
+    "OptimizelyProfileStoreDeleteProfilesOperator": "profile_store",
+    "OptimoveCreateDataConnectionOperator": "optimove",
+    "OptimoveUploadRecordsOperator": "optimove",
 }
 
 __all__ = sorted(_OPERATORS)

@@ -11,12 +11,15 @@ A source is exactly one of:
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from airflow.sdk import BaseHook, ObjectStoragePath
 
+from airflow_provider_optimizely.core.schema_inference import Column
 from airflow_provider_optimizely.core.sources import (
     DEFAULT_FETCH_SIZE,
     Page,
@@ -87,18 +90,20 @@ def _sql_rows(
     parameters: Mapping[str, Any] | Sequence[Any] | None,
     fetch_size: int,
 ) -> Iterator[Iterator[Page]]:
-    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    with streaming_cursor(sql_conn_id, fetch_size) as cursor:
+        yield pages_from_cursor(cursor, sql, parameters, fetch_size=fetch_size)
 
+
+@contextmanager
+def streaming_cursor(sql_conn_id: str | None, fetch_size: int) -> Iterator[Any]:
+    """A cursor of the SQL connection that streams its result (``core.sources.open_streaming_cursor``)."""
     if not sql_conn_id:
         raise SourceError("sql needs sql_conn_id: the Airflow connection of the database to read")
-    hook = BaseHook.get_connection(sql_conn_id).get_hook()
-    if not isinstance(hook, DbApiHook):
-        raise SourceError(f"connection {sql_conn_id!r} is not a SQL connection (its hook is no DbApiHook)")
-    connection = hook.get_conn()
+    connection = sql_hook(sql_conn_id).get_conn()
     try:
         cursor = open_streaming_cursor(connection, fetch_size=fetch_size)
         try:
-            yield pages_from_cursor(cursor, sql, parameters, fetch_size=fetch_size)
+            yield cursor
         finally:
             cursor.close()
     finally:
@@ -107,3 +112,88 @@ def _sql_rows(
             connection.rollback()
         finally:
             connection.close()
+
+
+@contextmanager
+def query_tuples(
+    sql: str,
+    sql_conn_id: str | None,
+    parameters: Mapping[str, Any] | Sequence[Any] | None,
+    fetch_size: int,
+) -> Iterator[tuple[list[str] | None, Iterator[Sequence[Any]]]]:
+    """A query's column names (None when it returned no row) and its rows as tuples, a page at a time."""
+    with streaming_cursor(sql_conn_id, fetch_size) as cursor:
+        if parameters is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, parameters)
+        # A server-side cursor knows its columns only once the first page is fetched.
+        page = cursor.fetchmany(fetch_size)
+        if cursor.description is None:
+            raise SourceError("the SQL returned no result set: it must be a query (SELECT ...)")
+        if not page:
+            yield None, iter(())
+            return
+        columns = [str(column[0]) for column in cursor.description]
+
+        def rows(first: Sequence[Any]) -> Iterator[Sequence[Any]]:
+            page = first
+            while page:
+                yield from page
+                page = cursor.fetchmany(fetch_size)
+
+        yield columns, rows(page)
+
+
+@contextmanager
+def local_file(path: str | ObjectStoragePath, conn_id: str | None, work_dir: Path) -> Iterator[Path]:
+    """The file as a local path: itself when it is on local disk, else a streamed copy in ``work_dir``."""
+    storage_path = (
+        path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(str(path), conn_id=conn_id)
+    )
+    if storage_path.protocol in ("file", "local", ""):
+        yield Path(storage_path.path)
+        return
+    copy = work_dir / ("source" + Path(storage_path.name).suffix)
+    with storage_path.open("rb") as remote, copy.open("wb") as local:
+        shutil.copyfileobj(remote, local, length=1 << 20)
+    yield copy
+
+
+def sql_hook(sql_conn_id: str) -> Any:
+    """The ``DbApiHook`` of an Airflow SQL connection, or ``SourceError`` naming the connection."""
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    hook = BaseHook.get_connection(sql_conn_id).get_hook()
+    if not isinstance(hook, DbApiHook):
+        raise SourceError(f"connection {sql_conn_id!r} is not a SQL connection (its hook is no DbApiHook)")
+    return hook
+
+
+def warehouse_columns(sql_conn_id: str, table: str) -> list[Column]:
+    """A warehouse table's columns and their type names, through any Airflow SQL connection.
+
+    SQLAlchemy's inspector is the one way that reads the same on PostgreSQL, SQLite, MySQL, Snowflake...:
+    ``information_schema`` is missing on SQLite and ``cursor.description`` type codes differ by driver.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import NoSuchTableError
+
+    schema, _, name = table.rpartition(".")
+    engine = sql_hook(sql_conn_id).get_sqlalchemy_engine()
+    try:
+        columns = inspect(engine).get_columns(name, schema=schema or None)
+    except NoSuchTableError:
+        raise SourceError(f"connection {sql_conn_id!r} has no table {table!r}") from None
+    finally:
+        engine.dispose()
+    if not columns:
+        raise SourceError(f"connection {sql_conn_id!r} has no table {table!r} (or it has no columns)")
+    return [Column(str(c["name"]), _type_name(c["type"], engine.dialect)) for c in columns]
+
+
+def _type_name(sql_type: Any, dialect: Any) -> str:
+    try:
+        return str(sql_type.compile(dialect=dialect))
+    except Exception:  # a type the dialect can't render still has a class name worth classifying
+        return type(sql_type).__name__

@@ -1,14 +1,22 @@
-"""An S3Hook that signs with a DCP table's own keys (API.md §4.4), so uploads use the Amazon provider as is.
+"""An S3Hook that signs with a DCP table's own keys (docs/api-contract.md §4.4), so uploads use the
+Amazon provider as is.
 
 DCP hands each table an access key pair for the ``optimizely-import`` bucket; no Airflow connection holds
 it. The hook takes the keys from the DCP API and everything else (endpoint, region, botocore settings)
 from, in order: an optional Amazon connection, the Optimizely connection's ``s3_endpoint_url`` and
 ``s3_region`` extras, AWS's defaults. Credentials of the Amazon connection itself are never used: DCP
 accepts only the table's.
+
+Every endpoint the upload can reach is held to the provider's rule (HTTPS, plain HTTP only to a loopback
+host): the Amazon connection's ``endpoint_url`` and its ``service_config.s3.endpoint_url``, the Optimizely
+connection's ``s3_endpoint_url``, and the ``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_S3`` variables boto3
+reads. Turned-off certificate checks (``verify: false``) are logged as a warning.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import cached_property
 from typing import Any
 
@@ -21,7 +29,19 @@ from airflow_provider_optimizely.hooks.dcp import DcpS3Credentials
 
 # Settings taken from an Amazon connection; its keys, role and profile are left out on purpose.
 _AWS_SETTINGS = ("endpoint_url", "region_name", "config_kwargs", "verify", "service_config")
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 DEFAULT_REGION = "us-east-1"
+log = logging.getLogger(__name__)
+
+
+def s3_endpoints(extra: dict[str, Any]) -> list[str]:
+    """Every endpoint URL an S3 client built from ``extra`` (and this process's environment) may use."""
+    endpoints = [
+        extra.get("endpoint_url"),
+        ((extra.get("service_config") or {}).get("s3") or {}).get("endpoint_url"),
+    ]
+    endpoints += [os.environ.get(name) for name in _ENDPOINT_VARIABLES]
+    return [str(url) for url in endpoints if url]
 
 
 class DcpTableS3Hook(S3Hook):
@@ -42,8 +62,15 @@ class DcpTableS3Hook(S3Hook):
             extra.update({key: aws_extra[key] for key in _AWS_SETTINGS if key in aws_extra})
         extra.setdefault("endpoint_url", credentials.endpoint_url)
         extra.setdefault("region_name", credentials.region or DEFAULT_REGION)
+        for endpoint in s3_endpoints(extra):
+            check_url_is_safe(endpoint)
+        if extra.get("verify") is False or str(extra.get("verify")).lower() == "false":
+            log.warning(
+                "TLS certificate checks are turned off for the DCP upload (verify: false in connection %r): "
+                "the table's keys and data go to an endpoint whose identity is not checked",
+                self.aws_conn_id,
+            )
         if extra["endpoint_url"]:
-            check_url_is_safe(str(extra["endpoint_url"]))
             # S3-compatible endpoints (and loopback ones) want the bucket in the path, not the host name.
             config = dict(extra.get("config_kwargs") or {})
             config.setdefault("s3", {"addressing_style": "path"})
@@ -56,3 +83,15 @@ class DcpTableS3Hook(S3Hook):
             password=credentials.aws_secret_access_key,
             extra=extra,
         )
+
+    def abort_uploads_under(self, bucket: str, prefix: str) -> int:
+        """Abort the multipart uploads left unfinished under ``prefix`` (a try killed mid-upload leaves
+        its parts, which S3 keeps, and bills, until they are aborted); return how many."""
+        client = self.get_conn()
+        aborted = 0
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                self.log.warning("aborted an unfinished upload of s3://%s/%s", bucket, upload["Key"])
+                aborted += 1
+        return aborted

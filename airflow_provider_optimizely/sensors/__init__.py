@@ -1,7 +1,7 @@
-"""Sensors: wait for DCP to process bulk-upload files (Upload History)."""
+"""Sensors, one module per API: DCP's Upload History (``sensors.dcp``)."""
 
 from __future__ import annotations
 
-from airflow_provider_optimizely.sensors.upload_history import OptimizelyUploadHistorySensor
+from airflow_provider_optimizely.sensors.dcp import OptimizelyDcpUploadHistorySensor
 
-__all__ = ["OptimizelyUploadHistorySensor"]
+__all__ = ["OptimizelyDcpUploadHistorySensor"]

@@ -1,7 +1,7 @@
-"""Triggers: the deferrable half of the Upload History sensor."""
+"""Triggers, one module per API: the deferrable half of DCP's Upload History sensor (``triggers.dcp``)."""
 
 from __future__ import annotations
 
-from airflow_provider_optimizely.triggers.upload_history import OptimizelyUploadHistoryTrigger
+from airflow_provider_optimizely.triggers.dcp import OptimizelyDcpUploadHistoryTrigger
 
-__all__ = ["OptimizelyUploadHistoryTrigger"]
+__all__ = ["OptimizelyDcpUploadHistoryTrigger"]

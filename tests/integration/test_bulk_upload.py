@@ -19,7 +19,7 @@ from tests.integration.helpers import PG_CONN, PG_DSN, unique, write_csv
 pytestmark = pytest.mark.integration
 
 SALT = "integration-salt"
-TRIGGER = "airflow_provider_optimizely.triggers.upload_history.OptimizelyUploadHistoryTrigger"
+TRIGGER = "airflow_provider_optimizely.triggers.dcp.OptimizelyDcpUploadHistoryTrigger"
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def test_the_example_dag_loads_the_warehouse_into_dcp(
     assert upload["s3_key"].startswith(f"{dcp_table.s3_path}/example_dcp_bulk_upload.bulk_upload__")
     assert (upload["rows"], upload["rows_uploaded"], upload["rows_rejected"]) == (250, 250, 0)
     # Two DCP API calls before the upload: the table (its S3 path and keys), then its attributes.
-    assert upload["requests"]["requests"] == 2 and upload["requests"]["retries"] == 0
+    assert upload["requests"]["total"] == 2 and upload["requests"]["retried"] == 0
     report = result.xcoms["report"]
     assert report["rows_applied"] == 250 and report["rows_refused_by_dcp"] == 0
     profiles = profiles_by_name(emulator, dcp_table.id)

@@ -21,7 +21,7 @@ def test_events_from_json_lines_arrive_once_each(run_dag, emulator, emulator_con
     result = run_dag("sync_events_from_file", conf={"path": path})
     result.assert_success()
     report = result.xcoms["send_events"]
-    assert (report["rows_read"], report["rows_succeeded"], report["requests"]) == (1100, 1100, 3)
+    assert (report["rows_read"], report["rows_succeeded"], report["requests"]["total"]) == (1100, 1100, 3)
     items = emulator.received("odp")["items"]["odp_events"]
     assert (items["total"], items["distinct"], items["duplicates"]) == (1100, 1100, 0)
     kept = emulator.state("odp")["events"]

@@ -5,7 +5,7 @@ every event arrived, and each report's counts equal what the emulator saw.
 Exactly once, precisely: the emulator injects its faults before a request reaches its route, so a failed
 attempt never stored anything and a resend is no duplicate. The client can't know that (a dropped
 connection or a 5xx to a POST may have been applied), so it counts those resends as
-``requests_maybe_applied_twice``; the test checks that count against the faults served, and that the
+``requests.maybe_applied_twice``; the test checks that count against the faults served, and that the
 emulator saw no item twice.
 """
 
@@ -95,12 +95,12 @@ def check_report(report, received, routes, rows, kind):
     assert report["rows_read"] == report["rows_sent"] == report["rows_succeeded"] == rows
     assert report["rows_rejected"] == 0
     # Every attempt the client made reached the emulator: served, or answered with a fault.
-    assert report["requests"] == served + sum(faults.values())
+    assert report["requests"]["total"] == served + sum(faults.values())
     # Each fault was retried once (none ran out of attempts: the task succeeded).
-    assert report["retried_requests"] == sum(faults.values())
-    assert report["requests_maybe_applied_twice"] == maybe_twice
+    assert report["requests"]["retried"] == sum(faults.values())
+    assert report["requests"]["maybe_applied_twice"] == maybe_twice
     items = received["items"][kind]
-    assert items["total"] == rows and items["duplicates"] == 0 <= report["requests_maybe_applied_twice"]
+    assert items["total"] == rows and items["duplicates"] == 0 <= report["requests"]["maybe_applied_twice"]
     return faults
 
 

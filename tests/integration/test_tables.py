@@ -9,7 +9,8 @@ import psycopg2
 import pytest
 import requests
 
-from airflow_provider_optimizely.operators.tables import optimove_memory_key
+from airflow_provider_optimizely.hooks.optimove import OptimoveHook
+from airflow_provider_optimizely.operators.optimove import remembered_connection_key
 from tests.integration.helpers import PG_CONN, PG_DSN, unique
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ def test_dcp_table_and_attributes_are_created_once_across_runs(run_dag, emulator
         {"name": "plan", "datatype": "string"},
         {"name": "signed_up", "datatype": "datetime", "format": "yyyy-mm-dd"},
     ]
-    first = run_dag("table_setup_attributes", conf={"table_name": name, "attributes": attributes})
+    first = run_dag("table_setup_dcp_attributes", conf={"table_name": name, "attributes": attributes})
     first.assert_success()
     table_id = first.xcoms["create_table"]
     assert [t["id"] for t in dcp_tables(emulator, name)] == [table_id]
@@ -67,14 +68,15 @@ def test_dcp_table_and_attributes_are_created_once_across_runs(run_dag, emulator
     assert [a["name"] for a in first.xcoms["register_attributes"]["created"]] == ["plan", "signed_up"]
 
     attributes.append({"name": "visits", "datatype": "long"})
-    second = run_dag("table_setup_attributes", conf={"table_name": name, "attributes": attributes})
+    second = run_dag("table_setup_dcp_attributes", conf={"table_name": name, "attributes": attributes})
     second.assert_success()
     assert second.xcoms["create_table"] == table_id
     assert [t["id"] for t in dcp_tables(emulator, name)] == [table_id]
     report = second.xcoms["register_attributes"]
     assert report["created"] == [{"name": "visits", "datatype": "long"}]
     assert [a["name"] for a in report["existing"]] == ["plan", "signed_up"]
-    assert report["requests"]["requests"] >= 2
+    assert report["requests"]["total"] >= 2
+    assert report["target"] == table_id
 
 
 def test_dcp_create_table_finds_an_existing_table_past_the_first_page(
@@ -97,7 +99,7 @@ def test_dcp_create_table_finds_an_existing_table_past_the_first_page(
         ids[name] = answer.json()["id"]
     before = len(emulator.state("dcp")["tables"])
 
-    result = run_dag("table_setup_create", conf={"table_name": names[-1]})
+    result = run_dag("table_setup_dcp_create", conf={"table_name": names[-1]})
     result.assert_success()
     assert result.xcoms["create_table"] == ids[names[-1]]
     assert len(emulator.state("dcp")["tables"]) == before  # nothing created
@@ -108,11 +110,11 @@ def test_dcp_attribute_of_another_datatype_fails_the_task_and_creates_nothing(
 ):
     name = unique("customers")
     run_dag(
-        "table_setup_attributes",
+        "table_setup_dcp_attributes",
         conf={"table_name": name, "attributes": [{"name": "visits", "datatype": "double"}]},
     ).assert_success()
     result = run_dag(
-        "table_setup_attributes",
+        "table_setup_dcp_attributes",
         conf={
             "table_name": name,
             "attributes": [{"name": "extra", "datatype": "string"}, {"name": "visits", "datatype": "long"}],
@@ -130,7 +132,7 @@ def test_dcp_create_survives_a_dropped_connection_without_a_duplicate(
 ):
     name = unique("customers")
     emulator.set_faults("dcp", route="POST /dcp_services/{service_id}/dcp_datasources", next=["drop"])
-    result = run_dag("table_setup_create", conf={"table_name": name})
+    result = run_dag("table_setup_dcp_create", conf={"table_name": name})
     result.assert_success()
     assert [t["id"] for t in dcp_tables(emulator, name)] == [result.xcoms["create_table"]]
     assert emulator.received("dcp")["faults"]
@@ -139,42 +141,70 @@ def test_dcp_create_survives_a_dropped_connection_without_a_duplicate(
 def test_odp_object_type_and_fields_are_created_once(run_dag, emulator, emulator_connections):
     name = unique("cards")
     attributes = [{"name": "tier", "type": "string"}, {"name": "points", "type": "number"}]
-    conf = {"conn_id": "optimizely_odp_default", "table_name": name, "attributes": attributes}
-    first = run_dag("table_setup_attributes", conf=conf)
+    conf = {"object_type": name, "attributes": attributes}
+    first = run_dag("table_setup_odp_attributes", conf=conf)
     first.assert_success()
-    assert first.xcoms["create_table"] == name
-    second = run_dag("table_setup_attributes", conf=conf)
+    assert first.xcoms["create_object_type"] == name
+    second = run_dag("table_setup_odp_attributes", conf=conf)
     second.assert_success()
-    assert second.xcoms["register_attributes"]["created"] == []
+    assert second.xcoms["register_fields"]["created"] == []
     schema = {o["name"]: o for o in emulator.state("odp")["schema"]}
     fields = schema[name]["fields"]
     fields = fields.values() if isinstance(fields, dict) else fields
     assert {f["name"]: f["type"] for f in fields} == {"tier": "string", "points": "number"}
 
 
-def test_optimove_connection_is_remembered_across_runs(run_dag, emulator, emulator_connections):
-    name = unique("customers")
-    conf = {"conn_id": "optimove_default", "table_name": name, "primary_key": "customer_id"}
-    first = run_dag("table_setup_create", conf=conf)
-    first.assert_success()
-    second = run_dag("table_setup_create", conf=conf)
-    second.assert_success()
-    uuid_ = first.xcoms["create_table"]
-    assert second.xcoms["create_table"] == uuid_
-    connections = [c for c in emulator.state("optimove")["connections"] if c["name"] == name]
-    assert [c["data_connection_uuid"] for c in connections] == [uuid_]
+def remembered(name: str) -> dict:
     from airflow.models.variable import Variable
 
-    remembered = json.loads(Variable.get(optimove_memory_key("optimove_default", name)))
-    assert remembered == {"uuid": uuid_, "primary_key": "customer_id"}
+    return json.loads(Variable.get(remembered_connection_key(OptimoveHook(), name)))
 
 
-def test_register_attributes_is_refused_on_optimove(run_dag, emulator, emulator_connections):
-    result = run_dag(
-        "table_setup_attributes",
-        conf={"conn_id": "optimove_default", "table_name": unique("x"), "attributes": []},
+def test_optimove_connection_is_remembered_across_runs(run_dag, emulator, emulator_connections):
+    name = unique("customers")
+    conf = {"name": name, "primary_key": "customer_id"}
+    first = run_dag("table_setup_optimove_create", conf=conf)
+    first.assert_success()
+    second = run_dag("table_setup_optimove_create", conf=conf)
+    second.assert_success()
+    uuid_ = first.xcoms["create_data_connection"]
+    assert second.xcoms["create_data_connection"] == uuid_
+    connections = [c for c in emulator.state("optimove")["connections"] if c["name"] == name]
+    assert [c["data_connection_uuid"] for c in connections] == [uuid_]
+    assert remembered(name) == {"uuid": uuid_, "primary_key": "customer_id", "conn_id": "optimove_default"}
+
+
+def test_a_remembered_optimove_connection_that_is_gone_names_the_variable(
+    run_dag, emulator, emulator_connections, capsys
+):
+    name = unique("customers")
+    conf = {"name": name, "primary_key": "customer_id"}
+    run_dag("table_setup_optimove_create", conf=conf).assert_success()
+    stale = remembered(name)["uuid"]
+    emulator.reset()  # the emulator restarted: Optimove no longer has the connection
+    capsys.readouterr()
+    result = run_dag("table_setup_optimove_create", conf=conf)
+    assert result.task_states["create_data_connection"] == "failed"
+    assert result.task_tries["create_data_connection"] == 1
+    variable = remembered_connection_key(OptimoveHook(), name)
+    assert f"Airflow Variable {variable}. Delete that Variable" in capsys.readouterr().out
+
+    again = run_dag("table_setup_optimove_create", conf={**conf, "recreate_if_missing": True})
+    again.assert_success()
+    fresh = again.xcoms["create_data_connection"]
+    assert fresh != stale
+    assert [c["data_connection_uuid"] for c in emulator.state("optimove")["connections"]] == [fresh]
+    assert remembered(name)["uuid"] == fresh
+
+
+def test_the_remembered_optimove_connection_is_keyed_by_account(monkeypatch, emulator, emulator_connections):
+    other_brand = json.loads(emulator_connections["optimove_default"])
+    other_brand["extra"]["brand_key"] = "another-brand"
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_BRAND", json.dumps(other_brand))
+    assert remembered_connection_key(OptimoveHook("other_brand"), "n") != remembered_connection_key(
+        OptimoveHook(), "n"
     )
-    assert result.task_states["register_attributes"] in ("failed", "upstream_failed")
+    assert "another-brand" not in remembered_connection_key(OptimoveHook("other_brand"), "n")
 
 
 # -- inference from a warehouse table -----------------------------------------------------------------
@@ -211,13 +241,15 @@ def test_dcp_attributes_inferred_from_a_warehouse_table(
     source = request.getfixturevalue(warehouse)
     name = unique("customers")
     conf = {"table_name": name, "source_table": source, "exclude": ["raw_profile"]}
-    result = run_dag("table_setup_inferred", conf=conf)
+    result = run_dag("table_setup_dcp_inferred", conf=conf)
     result.assert_success()
     assert dcp_attributes(emulator, result.xcoms["create_table"]) == DCP_INFERRED
 
 
 def test_an_unmappable_column_fails_with_its_name(run_dag, emulator, emulator_connections, sqlite_table):
-    result = run_dag("table_setup_inferred", conf={"table_name": unique("c"), "source_table": sqlite_table})
+    result = run_dag(
+        "table_setup_dcp_inferred", conf={"table_name": unique("c"), "source_table": sqlite_table}
+    )
     assert result.task_states["register_attributes"] == "failed"
     assert result.task_tries["register_attributes"] == 1
 
@@ -227,14 +259,13 @@ def test_odp_fields_inferred_from_postgres_with_an_override(
 ):
     name = unique("cards")
     conf = {
-        "conn_id": "optimizely_odp_default",
-        "table_name": name,
+        "object_type": name,
         "source_table": postgres_table,
         "overrides": {"raw_profile": "string", "visits": "string"},
     }
-    result = run_dag("table_setup_inferred", conf=conf)
+    result = run_dag("table_setup_odp_inferred", conf=conf)
     result.assert_success()
-    created = {a["name"]: a["datatype"] for a in result.xcoms["register_attributes"]["created"]}
+    created = {a["name"]: a["datatype"] for a in result.xcoms["register_fields"]["created"]}
     assert created == {
         "visits": "string",
         "lifetime_value": "number",

@@ -16,11 +16,11 @@ pytestmark = pytest.mark.integration
 def test_odp_profiles_from_a_csv_land_with_their_values(run_dag, emulator, emulator_connections, tmp_path):
     rows = [(f"u{i}@example.com", f"City {i}", f"Name{i}") for i in range(1203)]
     path = write_csv(tmp_path / "profiles.csv", ["email", "city", "first_name"], rows)
-    result = run_dag("sync_upsert_from_file", conf={"path": path})
+    result = run_dag("sync_odp_profiles_from_file", conf={"path": path})
     result.assert_success()
     report = result.xcoms["upsert"]
     assert (report["rows_read"], report["rows_sent"], report["rows_succeeded"]) == (1203, 1203, 1203)
-    assert report["requests"] == 4  # the customers schema, then 500 + 500 + 203 profiles
+    assert report["requests"]["total"] == 4  # the customers schema, then 500 + 500 + 203 profiles
     stored = {p["identifiers"]["email"]: p["attributes"] for p in emulator.state("odp")["profiles"]}
     assert len(stored) == 1203
     assert stored["u7@example.com"] == {"city": "City 7", "first_name": "Name7"}
@@ -41,23 +41,22 @@ def test_dcp_profiles_are_written_and_a_rerun_overwrites(run_dag, emulator, emul
         [("c1", "gold", "3", "2026-01-02"), ("c2", "free", "", "2025-12-31")],
     )
     conf = {
-        "conn_id": "optimizely_default",
         "path": path,
         "identifier_column": "customer_id",
-        "table": table.id,
+        "table_id": table.id,
         "column_mapping": {"plan_name": "plan", "visits": "visits", "since": "since"},
     }
-    run_dag("sync_upsert_from_file", conf=conf).assert_success()
+    run_dag("sync_dcp_profiles_from_file", conf=conf).assert_success()
     assert dcp.get_profile(table.id, "c1").data == {"plan": "gold", "visits": 3, "since": "2026-01-02"}
     assert dcp.get_profile(table.id, "c2").data == {"plan": "free", "since": "2025-12-31"}
 
     write_csv(tmp_path / "dcp.csv", ["customer_id", "plan_name"], [("c2", "pro")])
-    rerun = run_dag("sync_upsert_from_file", conf={**conf, "column_mapping": {"plan_name": "plan"}})
+    rerun = run_dag("sync_dcp_profiles_from_file", conf={**conf, "column_mapping": {"plan_name": "plan"}})
     rerun.assert_success()
     # DCP writes a subset: the other attributes keep their values.
     assert dcp.get_profile(table.id, "c2").data == {"plan": "pro", "since": "2025-12-31"}
     # The attribute list, the account's service (the connection names none), then one profile.
-    assert rerun.xcoms["upsert"]["requests"] == 3
+    assert rerun.xcoms["upsert"]["requests"]["total"] == 3
 
 
 def test_profile_store_profiles_are_put_then_replaced(run_dag, emulator, emulator_connections, tmp_path):
@@ -66,18 +65,17 @@ def test_profile_store_profiles_are_put_then_replaced(run_dag, emulator, emulato
         {"id": "p2", "name": "Bob", "email": "bob@example.com", "devices": "d2,d3", "visits": 0},
     ]
     conf = {
-        "conn_id": "optimizely_profile_store_default",
         "path": write_json_lines(tmp_path / "people.jsonl", lines),
         "identifier_column": "id",
         "column_mapping": {"name": "Name", "email": "Info.Email", "devices": "DeviceIds", "visits": "Visits"},
     }
-    first = run_dag("sync_upsert_from_file", conf=conf)
+    first = run_dag("sync_profile_store_from_file", conf=conf)
     first.assert_success()
     assert first.xcoms["upsert"]["details"] == {"created": 2}
     profiles = {p["ProfileId"]: p for p in emulator.state("profile_store")["profiles"]}
     assert profiles["p2"]["DeviceIds"] == ["d2", "d3"]
     assert profiles["p1"]["Info"] == {"Email": "ann@example.com"}
-    second = run_dag("sync_upsert_from_file", conf=conf)
+    second = run_dag("sync_profile_store_from_file", conf=conf)
     second.assert_success()
     assert second.xcoms["upsert"]["details"] == {"replaced": 2}
     assert len(emulator.state("profile_store")["profiles"]) == 2
@@ -90,17 +88,12 @@ def test_optimove_records_go_whole_in_batches_of_5000_under_one_batch_uuid(
     rows = [(i, f"v{i}", i % 7) for i in range(12_001)]
     path = write_csv(tmp_path / "optimove.csv", ["user_id", "value", "bucket"], rows)
     result = run_dag(
-        "sync_upsert_from_file",
-        conf={
-            "conn_id": "optimove_default",
-            "path": path,
-            "identifier_column": "user_id",
-            "table": connection,
-        },
+        "sync_optimove_from_file",
+        conf={"path": path, "identifier_column": "user_id", "data_connection_uuid": connection},
     )
     result.assert_success()
     report = result.xcoms["upsert"]
-    assert report["rows_succeeded"] == 12_001 and report["requests"] == 3  # 5000 + 5000 + 2001
+    assert report["rows_succeeded"] == 12_001 and report["requests"]["total"] == 3  # 5000 + 5000 + 2001
     state = emulator.state("optimove")
     records = state["records"][connection]
     assert len(records) == 12_001
@@ -114,15 +107,15 @@ def test_optimove_refuses_a_mapping_that_would_remove_fields(
 ):
     connection = OptimoveHook().create_connection("people", primary_key="user_id").data_connection_uuid
     path = write_csv(tmp_path / "optimove.csv", ["user_id", "value", "secret"], [(1, "a", "s")])
-    conf = {"conn_id": "optimove_default", "path": path, "identifier_column": "user_id", "table": connection}
+    conf = {"path": path, "identifier_column": "user_id", "data_connection_uuid": connection}
     result = run_dag(
-        "sync_upsert_from_file", conf={**conf, "column_mapping": {"user_id": "user_id", "value": "value"}}
+        "sync_optimove_from_file", conf={**conf, "column_mapping": {"user_id": "user_id", "value": "value"}}
     )
     assert result.state == "failed"
     assert emulator.state("optimove")["records"][connection] == {}
     # The same run mapping every column goes through: only the left-out column made it fail.
     every_column = {"user_id": "user_id", "value": "value", "secret": "secret"}
-    control = run_dag("sync_upsert_from_file", conf={**conf, "column_mapping": every_column})
+    control = run_dag("sync_optimove_from_file", conf={**conf, "column_mapping": every_column})
     control.assert_success()
     assert emulator.state("optimove")["records"][connection] == {
         "1": {"user_id": "1", "value": "a", "secret": "s"}

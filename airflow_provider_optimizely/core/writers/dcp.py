@@ -11,7 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_optimizely.core.errors import BadRequestError, PayloadTooLargeError
-from airflow_provider_optimizely.core.mapping import key_of, mapped_values, normalise_mapping
+from airflow_provider_optimizely.core.mapping import (
+    key_of,
+    mapped_values,
+    normalise_mapping,
+    require_columns,
+    unmapped_targets,
+)
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,
@@ -67,6 +73,19 @@ class DcpProfileWriter(RowWriter):
                     f"column_mapping names {', '.join(map(repr, unknown))}, not registered attribute(s) of "
                     f"DCP table {self.table_id} (registered: {', '.join(sorted(self.validators)) or 'none'})"
                 )
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        require_columns(columns, [self.identifier_column], "the identifier_column: each profile's customerId")
+        unknown = unmapped_targets(
+            columns, self.mapping, self.identifier_column, self.validators.__contains__
+        )
+        if unknown:
+            raise SyncConfigError(
+                f"column(s) {', '.join(map(repr, unknown))} of the source are not registered attributes of "
+                f"DCP table {self.table_id} (registered: {', '.join(sorted(self.validators)) or 'none'}). "
+                "Register them (OptimizelyDcpRegisterAttributesOperator), map the columns to registered "
+                "attributes with column_mapping, or leave them out of the source"
+            )
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         key = key_of(row, self.identifier_column)

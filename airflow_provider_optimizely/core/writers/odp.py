@@ -16,6 +16,8 @@ from airflow_provider_optimizely.core.mapping import (
     key_of,
     mapped_values,
     normalise_mapping,
+    require_columns,
+    unmapped_targets,
 )
 from airflow_provider_optimizely.core.sync import (
     Batch,
@@ -94,6 +96,19 @@ class OdpProfileWriter(RowWriter):
                 )
         self._column_of = {target: source for source, target in (self.mapping or {}).items()}
 
+    def check_columns(self, columns: Sequence[str]) -> None:
+        require_columns(columns, [self.identifier_column], "the identifier_column: each profile's key")
+        unknown = unmapped_targets(
+            columns, self.mapping, self.identifier_column, self.validators.__contains__
+        )
+        if unknown:
+            raise SyncConfigError(
+                f"column(s) {', '.join(map(repr, unknown))} of the source are not fields of ODP customers "
+                f"(fields: {', '.join(sorted(self.validators))}). Register them "
+                "(OptimizelyOdpRegisterFieldsOperator), map the columns to fields with column_mapping, or "
+                "leave them out of the source"
+            )
+
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         key = key_of(row, self.identifier_column)
         attributes: dict[str, Any] = {}
@@ -136,7 +151,7 @@ class OdpEventWriter(RowWriter):
         event_type: str | None = None,
         type_column: str = "type",
         action: str | None = None,
-        action_column: str | None = "action",
+        action_column: str = "action",
         identifier_columns: Mapping[str, str] | Sequence[str] | None = None,
         data_columns: Mapping[str, str] | Sequence[str] | None = None,
         batch_size: int | None = None,
@@ -156,9 +171,20 @@ class OdpEventWriter(RowWriter):
         self.identifier_columns = identifiers
         self.data_columns = normalise_mapping(data_columns, "data_columns")
         self.batch_size = _batch_size(batch_size)
-        self._not_data = {type_column, "identifiers", *(identifiers or {})}
-        if action_column:
-            self._not_data.add(action_column)
+        self._not_data = {type_column, action_column, "identifiers", *(identifiers or {})}
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        needed = {}
+        if self.event_type is None:
+            needed[self.type_column] = "each event's type, or set event_type"
+        if self.action is None:
+            needed[self.action_column] = "each event's action (ODP requires one), or set action"
+        if self.identifier_columns is not None:
+            needed.update(dict.fromkeys(self.identifier_columns, "an identifier column"))
+        elif "identifiers" not in columns:
+            needed["identifiers"] = "an object of identifiers, or set identifier_columns"
+        for column, what in needed.items():
+            require_columns(columns, [column], what)
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         identifiers = self._identifiers(row)
@@ -169,11 +195,12 @@ class OdpEventWriter(RowWriter):
         if not identifiers:
             column = "identifiers" if self.identifier_columns is None else ", ".join(self.identifier_columns)
             raise RowRejected("the event has no identifier", column=column)
-        event: dict[str, Any] = {"type": str(event_type)}
-        action = self.action or (row.get(self.action_column) if self.action_column else None)
-        if action is not None and action != "":
-            event["action"] = str(action)
-        event["identifiers"] = identifiers
+        action = self.action or row.get(self.action_column)
+        if action is None or (isinstance(action, str) and not action.strip()):
+            raise RowRejected(
+                "the event has no action (ODP requires one)", column=self.action_column, key=key
+            )
+        event: dict[str, Any] = {"type": str(event_type), "action": str(action), "identifiers": identifiers}
         data = self._data(row)
         if data:
             event["data"] = data

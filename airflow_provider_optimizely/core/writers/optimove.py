@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import msgspec
 
 from airflow_provider_optimizely.core.json_records import records_of
-from airflow_provider_optimizely.core.mapping import json_value, key_of, normalise_mapping
+from airflow_provider_optimizely.core.mapping import json_value, key_of, normalise_mapping, require_columns
 from airflow_provider_optimizely.core.report import Log, Rejection
 from airflow_provider_optimizely.core.sources import Page
 from airflow_provider_optimizely.core.sync import Batch, BatchResult, Item, RowWriter, SyncConfigError
@@ -94,6 +94,9 @@ class OptimoveWriter(RowWriter):
                 "allow_partial_records is set: Optimove replaces each record whole, so the fields of "
                 "stored records that this run does not send are removed"
             )
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        require_columns(columns, [self.identifier_column], "the identifier_column: each record's primary key")
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         key = key_of(row, self.identifier_column)

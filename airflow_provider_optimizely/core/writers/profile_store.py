@@ -30,7 +30,9 @@ from airflow_provider_optimizely.core.mapping import (
     key_of,
     mapped_values,
     normalise_mapping,
+    require_columns,
     text_list_cell,
+    unmapped_targets,
     utc_iso,
 )
 from airflow_provider_optimizely.core.report import Log
@@ -126,6 +128,16 @@ class ProfileStorePutWriter(RowWriter):
                     f"{', '.join(sorted(PROPERTIES))}, and Info.<name> / Payload.<name>"
                 )
 
+    def check_columns(self, columns: Sequence[str]) -> None:
+        require_columns(columns, [self.identifier_column], "the identifier_column: each profile's id")
+        unknown = unmapped_targets(columns, self.mapping, self.identifier_column, _target_ok)
+        if unknown:
+            raise SyncConfigError(
+                f"column(s) {', '.join(map(repr, unknown))} of the source are not Profile Store profile "
+                f"properties ({', '.join(sorted(PROPERTIES))}, Info.<name>, Payload.<name>). Map them with "
+                "column_mapping (e.g. to Payload.<name>), or leave them out of the source"
+            )
+
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         key = key_of(row, self.identifier_column)
         try:
@@ -208,6 +220,10 @@ class ProfileStoreDeleteWriter(RowWriter):
         self._sleep = sleep
         self._clock = clock
         self.log = logger or log
+
+    def check_columns(self, columns: Sequence[str]) -> None:
+        if len(columns) != 1:  # a one-column source is a list of ids, whatever its column's name
+            require_columns(columns, [self.id_column], "the id_column: the ids of the profiles to delete")
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         if self.id_column not in row and len(row) == 1:

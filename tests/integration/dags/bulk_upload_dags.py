@@ -7,11 +7,11 @@ from typing import Any
 
 from airflow.sdk import DAG, Param
 
-from airflow_provider_optimizely.operators import OptimizelyBulkUploadOperator
-from airflow_provider_optimizely.sensors import OptimizelyUploadHistorySensor
+from airflow_provider_optimizely.operators.dcp import OptimizelyDcpBulkUploadOperator
+from airflow_provider_optimizely.sensors.dcp import OptimizelyDcpUploadHistorySensor
 
 
-class WorkerLostAfterSavingUpload(OptimizelyBulkUploadOperator):
+class WorkerLostAfterSavingUpload(OptimizelyDcpBulkUploadOperator):
     """The first try dies after the upload and after task_state_store kept its key (a lost worker)."""
 
     def poll_until_complete(self, external_id: Any, context: Any) -> None:
@@ -19,7 +19,7 @@ class WorkerLostAfterSavingUpload(OptimizelyBulkUploadOperator):
             raise RuntimeError("simulated: the worker was lost after the upload")
 
 
-class WorkerLostBeforeSavingUpload(OptimizelyBulkUploadOperator):
+class WorkerLostBeforeSavingUpload(OptimizelyDcpBulkUploadOperator):
     """The first try dies right after the upload, before task_state_store could keep its key."""
 
     def submit_job(self, context: Any) -> Any:
@@ -29,7 +29,7 @@ class WorkerLostBeforeSavingUpload(OptimizelyBulkUploadOperator):
         return result
 
 
-def _dag(dag_id: str, operator: type[OptimizelyBulkUploadOperator]) -> DAG:
+def _dag(dag_id: str, operator: type[OptimizelyDcpBulkUploadOperator]) -> DAG:
     with DAG(
         dag_id,
         schedule=None,
@@ -46,10 +46,10 @@ def _dag(dag_id: str, operator: type[OptimizelyBulkUploadOperator]) -> DAG:
             retries=1,
             retry_delay=datetime.timedelta(seconds=0),
         )
-        OptimizelyUploadHistorySensor(task_id="wait", uploads=upload.output, poll_interval=0.1, timeout=60)
+        OptimizelyDcpUploadHistorySensor(task_id="wait", uploads=upload.output, poll_interval=0.1, timeout=60)
     return dag
 
 
-bulk_upload_file = _dag("bulk_upload_file", OptimizelyBulkUploadOperator)
+bulk_upload_file = _dag("bulk_upload_file", OptimizelyDcpBulkUploadOperator)
 bulk_upload_lost_after_saving = _dag("bulk_upload_lost_after_saving", WorkerLostAfterSavingUpload)
 bulk_upload_lost_before_saving = _dag("bulk_upload_lost_before_saving", WorkerLostBeforeSavingUpload)

@@ -6,7 +6,7 @@ import datetime
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
-from airflow_provider_optimizely.operators import OptimizelySendEventsOperator
+from airflow_provider_optimizely.operators.odp import OptimizelyOdpSendEventsOperator
 
 with DAG(
     "postgres_events_interval",
@@ -15,9 +15,8 @@ with DAG(
     catchup=False,
     params={"events_table": "events", "sql_conn_id": "warehouse"},
 ):
-    OptimizelySendEventsOperator(
+    OptimizelyOdpSendEventsOperator(
         task_id="send_events",
-        conn_id="optimizely_odp_default",
         sql_conn_id="{{ params.sql_conn_id }}",
         sql="""
             SELECT kind AS type, action, email, order_id, total, occurred_at

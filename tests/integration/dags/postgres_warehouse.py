@@ -9,10 +9,10 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseHook
 
-from airflow_provider_optimizely.operators import OptimizelyUpsertProfilesOperator
+from airflow_provider_optimizely.operators.optimove import OptimoveUploadRecordsOperator
 
 
-class PeakMemoryUpsert(OptimizelyUpsertProfilesOperator):
+class PeakMemoryUpsert(OptimoveUploadRecordsOperator):
     """The upsert operator, measured: ``traced_peak_bytes`` is the most memory Python held during the run
     (every thread of the task: the cursor, the batches, the requests)."""
 
@@ -39,7 +39,7 @@ with DAG(
     PeakMemoryUpsert(
         task_id="upsert",
         conn_id="{{ params.conn_id }}",
-        table="{{ params.table }}",
+        data_connection_uuid="{{ params.table }}",
         sql_conn_id="warehouse",
         sql="SELECT * FROM {{ params.source_table }} WHERE user_id <= %(rows)s ORDER BY user_id",
         parameters={"rows": "{{ params.rows }}"},

@@ -7,10 +7,11 @@ import datetime
 
 from airflow.sdk import DAG
 
-from airflow_provider_optimizely.operators import (
-    OptimizelySendEventsOperator,
-    OptimizelyUpsertProfilesOperator,
+from airflow_provider_optimizely.operators.odp import (
+    OptimizelyOdpSendEventsOperator,
+    OptimizelyOdpUpsertProfilesOperator,
 )
+from airflow_provider_optimizely.operators.optimove import OptimoveUploadRecordsOperator
 
 with DAG(
     "soak_sync",
@@ -25,22 +26,22 @@ with DAG(
         "optimove_connection": "",
     },
 ):
-    OptimizelyUpsertProfilesOperator(
+    OptimizelyOdpUpsertProfilesOperator(
         task_id="odp_profiles",
         conn_id="{{ params.odp_conn_id }}",
         path="{{ params.profiles_path }}",
         identifier_column="email",
         max_concurrency=4,
     )
-    OptimizelyUpsertProfilesOperator(
+    OptimoveUploadRecordsOperator(
         task_id="optimove_profiles",
         conn_id="{{ params.optimove_conn_id }}",
         path="{{ params.profiles_path }}",
         identifier_column="email",
-        table="{{ params.optimove_connection }}",
+        data_connection_uuid="{{ params.optimove_connection }}",
         max_concurrency=4,
     )
-    OptimizelySendEventsOperator(
+    OptimizelyOdpSendEventsOperator(
         task_id="odp_events",
         conn_id="{{ params.odp_conn_id }}",
         path="{{ params.events_path }}",

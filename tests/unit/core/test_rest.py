@@ -112,7 +112,7 @@ def test_retry_after_is_honoured_by_every_thread(server: ScriptedServer) -> None
     assert retried_at - refused_at >= 1.0
     assert other_at - refused_at >= 1.0
     assert client.stats.retries == 1
-    assert client.stats.retries_after_send == 0  # a 429 was refused, never applied
+    assert client.stats.maybe_applied_twice == 0  # a 429 was refused, never applied
 
 
 def test_503_without_header_uses_the_configured_default_pause(server: ScriptedServer) -> None:
@@ -166,7 +166,7 @@ def test_a_dropped_connection_is_retried_and_counted_as_maybe_applied(server: Sc
     assert client.request("POST", "events", json=[{"type": "t"}]).status_code == 202
     assert server.count("POST") == 2
     assert server.received[0].body == server.received[1].body  # the same bytes, serialised once
-    assert client.stats.as_dict()["retries_after_send"] == 1
+    assert client.stats.as_dict()["maybe_applied_twice"] == 1
 
 
 def test_a_read_timeout_is_retried_and_counted_as_maybe_applied(server: ScriptedServer) -> None:
@@ -174,7 +174,7 @@ def test_a_read_timeout_is_retried_and_counted_as_maybe_applied(server: Scripted
     client = make_client(server, timeout=(1.0, 0.3))
     assert client.request("POST", "events", json=[]).status_code == 202
     assert client.stats.retries == 1
-    assert client.stats.retries_after_send == 1
+    assert client.stats.maybe_applied_twice == 1
 
 
 def test_a_5xx_to_a_post_counts_as_maybe_applied_but_not_to_a_get(server: ScriptedServer) -> None:
@@ -184,7 +184,7 @@ def test_a_5xx_to_a_post_counts_as_maybe_applied_but_not_to_a_get(server: Script
     client.request("POST", "a", json={})
     client.request("GET", "b")
     assert client.stats.retries == 2
-    assert client.stats.retries_after_send == 1
+    assert client.stats.maybe_applied_twice == 1
 
 
 def test_attempts_are_bounded(server: ScriptedServer) -> None:
@@ -212,7 +212,7 @@ def test_transport_failure_after_retries_is_a_transport_error() -> None:
     with pytest.raises(OptimizelyTransportError) as caught:
         client.request("POST", "events", json=[])
     assert caught.value.attempts == FAST_RETRY.max_attempts
-    assert client.stats.retries_after_send == 0  # refused connections never reached a server
+    assert client.stats.maybe_applied_twice == 0  # refused connections never reached a server
     pickle.loads(pickle.dumps(caught.value))
 
 

@@ -7,9 +7,16 @@ from collections import Counter
 
 import pytest
 
-from airflow_provider_optimizely.core.report import TooManyRejectedRows
+from airflow_provider_optimizely.core.report import RunReport, TooManyRejectedRows
 from airflow_provider_optimizely.core.sources import Page, Unreadable
-from airflow_provider_optimizely.core.sync import BatchResult, Item, RowRejected, RowWriter, run_sync
+from airflow_provider_optimizely.core.sync import (
+    BatchResult,
+    Item,
+    RowRejected,
+    RowWriter,
+    SyncConfigError,
+    run_sync,
+)
 
 
 class FakeWriter(RowWriter):
@@ -165,17 +172,52 @@ def test_an_error_that_is_not_about_a_row_stops_the_run_and_reading():
 
 
 def test_the_report_carries_this_run_s_request_counters():
-    counters = Counter(requests=1, retries=0, retries_after_send=0, throttled_seconds=0.5)
+    counters = Counter(requests=1, retries=0, maybe_applied_twice=0, throttled_seconds=0.5)
 
     def stats():
         return dict(counters)
 
     class Counting(FakeWriter):
         def send(self, batch, final):
-            counters.update(requests=2, retries=1, retries_after_send=1)
+            counters.update(requests=2, retries=1, maybe_applied_twice=1)
             return super().send(batch, final)
 
     report = run_sync(numbered([{"id": 1}]), Counting(), request_stats=stats)
     data = report.as_dict()
-    assert (data["requests"], data["retried_requests"], data["requests_maybe_applied_twice"]) == (3, 1, 1)
-    assert data["throttled_seconds"] == 0.5
+    assert data["requests"] == {"total": 3, "retried": 1, "maybe_applied_twice": 1, "throttled_seconds": 0.5}
+
+
+def test_a_run_stopped_by_an_error_keeps_its_report_and_says_where():
+    class Broken(FakeWriter):
+        def send(self, batch, final):
+            if "k3" in batch.keys:
+                raise PermissionError("401 wrong key")
+            return super().send(batch, final)
+
+    report = RunReport(operation="upsert-profiles", api="Fake")
+    rows = [{"id": f"k{i}", "v": i} for i in range(6)]
+    with pytest.raises(PermissionError):
+        run_sync(numbered(rows), Broken(batch_size=3), report=report, max_concurrency=1)
+    assert report.stopped_by == "PermissionError: 401 wrong key"
+    assert report.rows_sent == report.rows_succeeded == 3  # the batch that failed was never answered
+    assert report.as_dict()["stopped"] == {
+        "after_row": report.rows_read,
+        "reason": "PermissionError: 401 wrong key",
+    }
+
+
+def test_the_writer_checks_the_columns_once_before_any_row():
+    seen = []
+
+    class Checking(FakeWriter):
+        def check_columns(self, columns):
+            seen.append(list(columns))
+            if "bad" in columns:
+                raise SyncConfigError("column 'bad' is no attribute")
+
+    run_sync(numbered([{"id": 1, "v": 1}, {"id": 2, "w": 2}, {"id": 3}]), Checking())
+    assert seen == [["id", "v", "w"]]  # the first page's columns, in the order first seen
+    writer = Checking()
+    with pytest.raises(SyncConfigError):
+        run_sync(numbered([{"id": 1, "bad": 1}]), writer)
+    assert writer.sent == []

@@ -1,5 +1,6 @@
-"""The upsert-profiles operator over fake hooks: its arguments, its dispatch per API, its sources, its
-report and how rejects end the task (the network is faked; tests/integration runs the emulator)."""
+"""What every row-sync operator shares (``operators._row_sync``), through the ODP upsert operator over a
+fake hook: its arguments, its sources, its report on every way out, and how rejects end the task (the
+network is faked; tests/integration runs the emulator)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,11 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_optimizely.core.errors import BadRequestError
+from airflow_provider_optimizely.core.errors import AuthError, BadRequestError, ServerError
 from airflow_provider_optimizely.core.rest import RequestStats
-from airflow_provider_optimizely.core.writers.dcp import DcpProfileWriter
-from airflow_provider_optimizely.core.writers.odp import OdpProfileWriter
-from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
-from airflow_provider_optimizely.core.writers.profile_store import ProfileStorePutWriter
-from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
-from airflow_provider_optimizely.hooks.optimove import OptimoveHook
-from airflow_provider_optimizely.hooks.profile_store import OptimizelyProfileStoreHook
-from airflow_provider_optimizely.operators import OptimizelyUpsertProfilesOperator
-from airflow_provider_optimizely.operators._data import REPORT_XCOM_KEY
+from airflow_provider_optimizely.operators._row_sync import REPORT_XCOM_KEY
+from airflow_provider_optimizely.operators.odp import OptimizelyOdpUpsertProfilesOperator
 
 
 class FakeClient:
@@ -64,7 +58,7 @@ class Ti:
         self.pushed[key] = json.loads(json.dumps(value))  # what XCom would store: JSON
 
 
-def run(op: OptimizelyUpsertProfilesOperator, hook: Any) -> tuple[dict, Ti]:
+def run(op: Any, hook: Any) -> tuple[dict, Ti]:
     op.__dict__["hook"] = hook
     ti = Ti()
     return op.execute({"ti": ti}), ti  # type: ignore[arg-type]
@@ -72,71 +66,39 @@ def run(op: OptimizelyUpsertProfilesOperator, hook: Any) -> tuple[dict, Ti]:
 
 def test_init_reads_no_connection_and_checks_its_arguments():
     # The connection does not exist: __init__ (run at every DAG parse) must not look it up.
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t", conn_id="does_not_exist", identifier_column="email", rows=[{"email": "a"}]
     )
     assert op.conn_id == "does_not_exist"
     with pytest.raises(ValueError, match="exactly one of sql, path or rows"):
-        OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="id")
+        OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="id")
     with pytest.raises(ValueError, match="exactly one of sql, path or rows"):
-        OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[], path="/x.csv")
+        OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[], path="/x.csv")
     with pytest.raises(ValueError, match="sql needs sql_conn_id"):
-        OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="id", sql="SELECT 1")
+        OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="id", sql="SELECT 1")
     with pytest.raises(ValueError, match="max_rejected"):
-        OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[], max_rejected=2.5)
+        OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[], max_rejected=2.5)
     # A templated limit is checked once rendered.
-    OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[], max_rejected="{{ p }}")
+    OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[], max_rejected="{{ p }}")
 
 
 def test_a_dag_author_can_template_the_source_the_mapping_and_the_target():
-    fields = set(OptimizelyUpsertProfilesOperator.template_fields)
+    fields = set(OptimizelyOdpUpsertProfilesOperator.template_fields)
     assert {
         "sql",
         "parameters",
         "path",
         "rows",
-        "table",
         "column_mapping",
         "identifier_column",
         "conn_id",
     } <= fields
-    assert ".sql" in OptimizelyUpsertProfilesOperator.template_ext
-
-
-@pytest.mark.parametrize(
-    ("hook_class", "writer_class", "table"),
-    [
-        (OptimizelyOdpHook, OdpProfileWriter, None),
-        (OptimizelyProfileStoreHook, ProfileStorePutWriter, None),
-        (OptimoveHook, OptimoveWriter, "dc-uuid"),
-        (OptimizelyDcpHook, DcpProfileWriter, "12"),
-    ],
-)
-def test_the_connection_type_picks_the_writer(hook_class, writer_class, table, monkeypatch):
-    hook = fake(hook_class)
-    monkeypatch.setattr(hook, "list_attributes", lambda table_id: [], raising=False)
-    monkeypatch.setattr(
-        hook,
-        "get_schema_object",
-        lambda name: SimpleNamespace(fields=[SimpleNamespace(name="email", type="string")]),
-        raising=False,
-    )
-    op = OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="email", rows=[], table=table)
-    writer = op.build_writer(hook)
-    assert isinstance(writer, writer_class)
-    if table == "12":
-        assert writer.table_id == 12  # a templated table id arrives as text
-
-
-def test_dcp_and_optimove_need_a_table():
-    op = OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="id", rows=[{"id": 1}])
-    with pytest.raises(AirflowFailException, match="Optimove data connection uuid"):
-        run(op, fake(OptimoveHook))
+    assert ".sql" in OptimizelyOdpUpsertProfilesOperator.template_ext
 
 
 def test_rows_in_report_out_and_the_pool_fits_the_concurrency():
     hook = fake(FakeOdp)
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t",
         identifier_column="email",
         rows=[{"email": f"u{i}@x.io", "age": i} for i in range(1200)],
@@ -149,8 +111,14 @@ def test_rows_in_report_out_and_the_pool_fits_the_concurrency():
         500,
     ]
     assert report["rows_read"] == report["rows_succeeded"] == 1200
-    assert report["requests"] == 3
+    assert report["requests"] == {
+        "total": 3,
+        "retried": 0,
+        "maybe_applied_twice": 0,
+        "throttled_seconds": 0.0,
+    }
     assert report["api"] == "ODP" and report["operation"] == "upsert-profiles"
+    assert report["stopped"] is None
     assert hook.pool_size >= 12
     json.dumps(report)
 
@@ -159,7 +127,7 @@ def test_csv_file_source(tmp_path):
     path = tmp_path / "profiles.csv"
     path.write_text("email,age\na@x.io,31\nb@x.io,\n", encoding="utf-8")
     hook = fake(FakeOdp)
-    op = OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="email", path=str(path))
+    op = OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="email", path=str(path))
     report, _ = run(op, hook)
     assert report["rows_succeeded"] == 2
     assert hook.posts[0] == [
@@ -187,7 +155,7 @@ def test_a_file_reads_the_same_from_local_disk_and_object_storage(tmp_path, wher
         (tmp_path / "profiles.csv").write_text(text, encoding="utf-8")
         path = f"file://{tmp_path}/profiles.csv"
     hook = fake(FakeOdp)
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t", identifier_column="email", path=str(path), max_rejected=1
     )
     report, _ = run(op, hook)
@@ -203,7 +171,7 @@ def test_sql_source_through_an_airflow_sql_connection(tmp_path, monkeypatch):
         db.executemany("INSERT INTO people VALUES (?, ?)", [(f"p{i}@x.io", i) for i in range(30)])
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db_path)}))
     hook = fake(FakeOdp)
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t",
         identifier_column="email",
         sql="SELECT email, age FROM people WHERE age < :limit",
@@ -218,7 +186,7 @@ def test_sql_source_through_an_airflow_sql_connection(tmp_path, monkeypatch):
 
 def test_a_connection_that_is_not_sql_is_refused(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NOT_SQL", json.dumps({"conn_type": "http", "host": "https://x.io"}))
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t", identifier_column="email", sql="SELECT 1", sql_conn_id="not_sql"
     )
     with pytest.raises(AirflowFailException, match="not a SQL connection"):
@@ -228,7 +196,7 @@ def test_a_connection_that_is_not_sql_is_refused(monkeypatch):
 def test_rejects_over_the_limit_fail_the_task_after_the_good_rows_and_leave_the_report():
     hook = fake(FakeOdp)
     rows = [{"email": "a@x.io", "age": 1}, {"email": "b@x.io", "age": "old"}, {"email": "refused@x.io"}]
-    op = OptimizelyUpsertProfilesOperator(task_id="t", identifier_column="email", rows=rows)
+    op = OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="email", rows=rows)
     with pytest.raises(AirflowFailException, match="2 of 3 row\\(s\\) rejected") as failed:
         run(op, hook)
     assert "row 2 (key 'b@x.io'), column 'age': not a number: 'old'" in str(failed.value)
@@ -237,7 +205,7 @@ def test_rejects_over_the_limit_fail_the_task_after_the_good_rows_and_leave_the_
 
 def test_the_failed_run_s_report_is_pushed_to_xcom():
     hook = fake(FakeOdp)
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t", identifier_column="email", rows=[{"email": ""}, {"email": "a@x.io"}]
     )
     op.__dict__["hook"] = hook
@@ -249,7 +217,7 @@ def test_the_failed_run_s_report_is_pushed_to_xcom():
 
 
 def test_max_rejected_lets_it_succeed():
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t", identifier_column="email", rows=[{"email": ""}, {"email": "a@x.io"}], max_rejected="50%"
     )
     report, _ = run(op, fake(FakeOdp))
@@ -258,9 +226,74 @@ def test_max_rejected_lets_it_succeed():
 
 def test_a_mapping_to_an_unknown_attribute_fails_before_anything_is_sent():
     hook = fake(FakeOdp)
-    op = OptimizelyUpsertProfilesOperator(
+    op = OptimizelyOdpUpsertProfilesOperator(
         task_id="t", identifier_column="email", rows=[{"email": "a@x.io"}], column_mapping={"x": "shoe"}
     )
     with pytest.raises(AirflowFailException, match="'shoe'"):
         run(op, hook)
     assert hook.posts == []
+
+
+class FailingOdp(FakeOdp):
+    """Answers the schema, then fails every write the way ``failure`` says."""
+
+    def __init__(self, conn_id: str, failure: Exception) -> None:
+        super().__init__(conn_id)
+        self.failure = failure
+
+    def upsert_profiles(self, profiles):
+        self.client.stats.add(requests=1)
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        AuthError(401, "wrong key", method="POST", path="profiles", api="ODP"),
+        ServerError(503, "busy", method="POST", path="profiles", api="ODP"),
+        ConnectionError("network down"),
+    ],
+    ids=["401", "5xx storm", "network error"],
+)
+def test_every_failure_leaves_the_run_report_and_its_last_lines_state_it(failure, capsys):
+    hook = FailingOdp("fake", failure)
+    hook.__dict__["_client"] = FakeClient()
+    hook._connection = SimpleNamespace(extra_dejson={}, host=None, password="x")
+    op = OptimizelyOdpUpsertProfilesOperator(
+        task_id="t", identifier_column="email", rows=[{"email": f"u{i}@x.io"} for i in range(700)]
+    )
+    op.__dict__["hook"] = hook
+    ti = Ti()
+    with pytest.raises(type(failure)):
+        op.execute({"ti": ti})  # type: ignore[arg-type]
+    report = ti.pushed[REPORT_XCOM_KEY]
+    assert report["rows_read"] == 700 and report["rows_succeeded"] == 0
+    assert report["requests"]["total"] >= 1
+    assert report["stopped"]["reason"].startswith(type(failure).__name__)
+    assert str(failure) in report["stopped"]["reason"]
+    # Airflow's task logger writes to stdout: the report's table, then its line, come last.
+    log = capsys.readouterr().out.strip()
+    table, last = log.rsplit("\n", 1)
+    assert "upsert-profiles on ODP (customers): 700 row(s) read, 0 sent, " in last
+    assert "request(s)" in last and "maybe applied twice" in last and "STOPPED after row 700" in last
+    assert "| rows read | 700 |" in table
+
+
+def test_a_failure_before_the_first_row_still_leaves_a_report():
+    hook = fake(OptimizelyOdpHook)
+    hook.get_schema_object = lambda name: None  # no customers object: a setting error, not retried
+    op = OptimizelyOdpUpsertProfilesOperator(task_id="t", identifier_column="email", rows=[{"email": "a"}])
+    op.__dict__["hook"] = hook
+    ti = Ti()
+    with pytest.raises(AirflowFailException, match="no 'customers' schema object"):
+        op.execute({"ti": ti})  # type: ignore[arg-type]
+    report = ti.pushed[REPORT_XCOM_KEY]
+    assert report["rows_read"] == 0 and "customers" in report["stopped"]["reason"]
+
+
+def test_a_success_also_leaves_the_report_under_its_key():
+    op = OptimizelyOdpUpsertProfilesOperator(
+        task_id="t", identifier_column="email", rows=[{"email": "a@x.io"}]
+    )
+    report, ti = run(op, fake(FakeOdp))
+    assert ti.pushed[REPORT_XCOM_KEY] == json.loads(json.dumps(report))

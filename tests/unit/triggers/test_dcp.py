@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_optimizely.core.upload_history import FAILED, upload_verdict
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
-from airflow_provider_optimizely.triggers.upload_history import OptimizelyUploadHistoryTrigger
+from airflow_provider_optimizely.triggers.dcp import OptimizelyDcpUploadHistoryTrigger
 
 HISTORY_ROUTE = "GET /dcp_datasources/{table_id}/upload_history"
 
@@ -35,7 +35,7 @@ def upload(emulator, table, name, text):
 
 def trigger_for(table, key, **kwargs):
     settings = {"deadline": time.time() + 30, "poll_interval": 0.05, "max_poll_interval": 0.2, **kwargs}
-    return OptimizelyUploadHistoryTrigger(
+    return OptimizelyDcpUploadHistoryTrigger(
         conn_id="optimizely_default", table_id=table.id, files=[key], **settings
     )
 
@@ -50,7 +50,7 @@ def first_event(trigger, timeout=20):
 
 
 def test_it_serialises_to_kwargs_that_rebuild_the_same_trigger():
-    trigger = OptimizelyUploadHistoryTrigger(
+    trigger = OptimizelyDcpUploadHistoryTrigger(
         conn_id="optimizely_default",
         table_id=7,
         files=["dcp/1/7/a.csv"],

@@ -9,8 +9,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_optimizely.models.dcp import UploadHistoryEntry
-from airflow_provider_optimizely.sensors.upload_history import OptimizelyUploadHistorySensor
-from airflow_provider_optimizely.triggers.upload_history import OptimizelyUploadHistoryTrigger
+from airflow_provider_optimizely.sensors.dcp import OptimizelyDcpUploadHistorySensor
+from airflow_provider_optimizely.triggers.dcp import OptimizelyDcpUploadHistoryTrigger
 
 KEY = "dcp/1/9/run__try1__abc.csv"
 UPLOAD = {"table_id": 9, "s3_key": KEY, "file_name": "run__try1__abc.csv", "rows": 2}
@@ -31,7 +31,7 @@ def entry(status, **fields):
 
 
 def sensor(hook, **kwargs):
-    task = OptimizelyUploadHistorySensor(task_id="wait", **{"uploads": UPLOAD, **kwargs})
+    task = OptimizelyDcpUploadHistorySensor(task_id="wait", **{"uploads": UPLOAD, **kwargs})
     task.__dict__["hook"] = hook  # the cached_property's slot
     return task
 
@@ -46,9 +46,11 @@ class FakeTi:
         return self.pulled
 
 
-def test_construction_reads_no_connection():
-    task = OptimizelyUploadHistorySensor(task_id="wait", conn_id="no_such_connection")
+def test_construction_reads_no_connection_and_the_connection_is_templated():
+    task = OptimizelyDcpUploadHistorySensor(task_id="wait", conn_id="no_such_connection")
     assert "hook" not in task.__dict__
+    assert "conn_id" in task.template_fields
+    assert OptimizelyDcpUploadHistorySensor(task_id="w").conn_id == "optimizely_default"
 
 
 def test_a_file_still_pending_defers_to_the_trigger_with_a_fixed_deadline():
@@ -58,7 +60,7 @@ def test_a_file_still_pending_defers_to_the_trigger_with_a_fixed_deadline():
     with pytest.raises(TaskDeferred) as deferred:
         task.execute({})
     trigger = deferred.value.trigger
-    assert isinstance(trigger, OptimizelyUploadHistoryTrigger)
+    assert isinstance(trigger, OptimizelyDcpUploadHistoryTrigger)
     assert trigger.files == [KEY] and trigger.table_id == 9 and trigger.poll_interval == 2
     assert before + 600 <= trigger.deadline <= time.time() + 600
     assert deferred.value.method_name == "execute_complete"
@@ -113,7 +115,7 @@ def test_deferrable_can_come_from_a_rendered_template():
 
 
 def test_files_and_table_default_to_the_upstream_uploads():
-    task = OptimizelyUploadHistorySensor(task_id="wait")
+    task = OptimizelyDcpUploadHistorySensor(task_id="wait")
     task.__dict__["hook"] = FakeHook(entry("processed", rows_total=1, rows_processed=1))
     task.upstream_task_ids.add("upload")
     ti = FakeTi([UPLOAD, None, {"something": "else"}])
@@ -127,7 +129,7 @@ def test_an_upload_of_no_rows_leaves_nothing_to_wait_for():
 
 
 def test_without_uploads_or_upstream_it_says_what_to_do():
-    task = OptimizelyUploadHistorySensor(task_id="wait")
+    task = OptimizelyDcpUploadHistorySensor(task_id="wait")
     task.__dict__["hook"] = FakeHook()
     with pytest.raises(AirflowException, match="no upload to wait for"):
         task.execute({"ti": SimpleNamespace(xcom_pull=lambda task_ids: None)})
@@ -135,4 +137,4 @@ def test_without_uploads_or_upstream_it_says_what_to_do():
 
 def test_a_bad_max_rejected_fails_when_the_dag_is_parsed():
     with pytest.raises(ValueError, match="max_rejected"):
-        OptimizelyUploadHistorySensor(task_id="wait", max_rejected=-1)
+        OptimizelyDcpUploadHistorySensor(task_id="wait", max_rejected=-1)

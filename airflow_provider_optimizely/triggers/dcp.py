@@ -1,4 +1,5 @@
-"""OptimizelyUploadHistoryTrigger: polls DCP's Upload History in the triggerer until our files are settled.
+"""OptimizelyDcpUploadHistoryTrigger: polls DCP's Upload History in the triggerer until our files are
+settled.
 
 It only reads (a triggerer restart may run it twice, which is harmless), with a backoff between polls.
 A transient answer (``429``, ``5xx``, a dropped connection) is logged and polled again later, after at
@@ -34,7 +35,7 @@ EVENT_ERROR = "error"
 _TRANSIENT = (RateLimitedError, ServerError, OptimizelyTransportError)
 
 
-class OptimizelyUploadHistoryTrigger(BaseTrigger):
+class OptimizelyDcpUploadHistoryTrigger(BaseTrigger):
     """Wait in the triggerer until every file in ``files`` is processed or failed in ``table_id``'s history.
 
     :param conn_id: the Optimizely (DCP) connection.

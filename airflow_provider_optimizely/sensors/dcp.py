@@ -1,7 +1,8 @@
-"""OptimizelyUploadHistorySensor: wait until DCP has processed bulk-upload files (API.md §4.6).
+"""OptimizelyDcpUploadHistorySensor: wait until DCP has processed bulk-upload files
+(docs/api-contract.md §4.6).
 
 It checks Upload History once on the worker; if the files are not settled yet it defers to
-``OptimizelyUploadHistoryTrigger`` (``deferrable=True``, the default), which frees the worker slot while it
+``OptimizelyDcpUploadHistoryTrigger`` (``deferrable=True``, the default), which frees the worker slot while it
 polls, or, with ``deferrable=False``, pokes like any sensor (``mode="poke"`` or ``"reschedule"``). Both
 paths decide with the same function, ``core.upload_history.upload_verdict``:
 
@@ -11,8 +12,8 @@ paths decide with the same function, ``core.upload_history.upload_verdict``:
   with the files' row and column errors;
 - otherwise: wait.
 
-The files default to those of the upstream ``OptimizelyBulkUploadOperator`` tasks (their XCom names the
-table and the S3 key), so ``upload >> OptimizelyUploadHistorySensor(task_id="wait")`` is enough.
+The files default to those of the upstream ``OptimizelyDcpBulkUploadOperator`` tasks (their XCom names
+the table and the S3 key), so ``upload >> OptimizelyDcpUploadHistorySensor(task_id="wait")`` is enough.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
@@ -34,23 +34,24 @@ from airflow_provider_optimizely.core.upload_history import (
     find_in_history,
     upload_verdict,
 )
-from airflow_provider_optimizely.operators._dispatch import UPLOAD_HISTORY, hook_for
-from airflow_provider_optimizely.triggers.upload_history import (
+from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
+from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator, as_bool
+from airflow_provider_optimizely.triggers.dcp import (
     EVENT_ERROR,
     EVENT_FOUND,
-    OptimizelyUploadHistoryTrigger,
+    OptimizelyDcpUploadHistoryTrigger,
 )
 
 # Airflow's own deferral timeout is a backstop behind the trigger's deadline, which ends the wait first.
 _DEFERRAL_GRACE = timedelta(minutes=10)
 
 
-class OptimizelyUploadHistorySensor(BaseSensorOperator):
+class OptimizelyDcpUploadHistorySensor(BaseSensorOperator, OptimizelyBaseOperator[OptimizelyDcpHook]):
     """Wait until DCP has processed bulk-upload files, without holding a worker slot by default.
 
-    :param conn_id: the Optimizely (DCP) connection.
-    :param uploads: what to wait for: the XCom of ``OptimizelyBulkUploadOperator`` (a dict, or a list of
-        them), or S3 keys / file names. Default: the XCom of the upstream bulk-upload tasks.
+    :param conn_id: an ``optimizely`` connection (default ``optimizely_default``), templated.
+    :param uploads: what to wait for: the XCom of ``OptimizelyDcpBulkUploadOperator`` (a dict, or a list
+        of them), or S3 keys / file names. Default: the XCom of the upstream bulk-upload tasks.
     :param table_id: the DCP table; default: the one named in the uploads' XCom.
     :param max_rejected: rows DCP may refuse in ``processed`` files: a count, or a fraction in [0, 1).
     :param deferrable: defer to the triggerer between checks (default); False pokes on the worker.
@@ -59,13 +60,20 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
         doubles it after each check, up to ``max_poll_interval``.
     """
 
-    template_fields: Sequence[str] = ("uploads", "table_id", "max_rejected", "deferrable", "poll_interval")
+    hook_class = OptimizelyDcpHook
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "uploads",
+        "table_id",
+        "max_rejected",
+        "deferrable",
+        "poll_interval",
+    )
     ui_color = "#d6e4f5"
 
     def __init__(
         self,
         *,
-        conn_id: str = "optimizely_default",
         uploads: Any = None,
         table_id: int | str | None = None,
         max_rejected: int | float | str = 0,
@@ -77,7 +85,6 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.conn_id = conn_id
         self.uploads = uploads
         self.table_id = table_id
         self.max_rejected = max_rejected
@@ -87,14 +94,10 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
         if not (isinstance(max_rejected, str) and "{{" in max_rejected):
             RejectLimit.parse(max_rejected)  # a bad setting fails at parse time, not after hours of waiting
 
-    @cached_property
-    def hook(self) -> Any:
-        return hook_for(self.conn_id, UPLOAD_HISTORY)
-
     # -- the two ways to wait ----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        self.deferrable = _as_bool(self.deferrable)
+        self.deferrable = as_bool(self.deferrable, "deferrable")
         if self.poll_interval not in (None, ""):
             self.poke_interval = float(str(self.poll_interval))
         if not self.deferrable:
@@ -108,7 +111,7 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
         self.log.info("%s; deferring to the triggerer", verdict.message)
         deadline = time.time() + float(self.timeout)  # fixed once: a triggerer restart keeps it
         self.defer(
-            trigger=OptimizelyUploadHistoryTrigger(
+            trigger=OptimizelyDcpUploadHistoryTrigger(
                 conn_id=self.conn_id,
                 table_id=table_id,
                 files=files,
@@ -167,7 +170,7 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
             if not uploads:
                 raise AirflowException(
                     "no upload to wait for: pass uploads=<the bulk upload's XCom or S3 keys>, or put this "
-                    "sensor downstream of an OptimizelyBulkUploadOperator"
+                    "sensor downstream of an OptimizelyDcpBulkUploadOperator"
                 )
         items = _as_list(uploads)
         files: list[str] = []
@@ -187,16 +190,6 @@ class OptimizelyUploadHistorySensor(BaseSensorOperator):
                 f"table_id is needed: the uploads name {len(tables)} tables {sorted(tables)}"
             )
         return tables.pop(), files
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        if value.strip().lower() in ("true", "1", "yes"):
-            return True
-        if value.strip().lower() in ("false", "0", "no", ""):
-            return False
-        raise AirflowException(f"deferrable must be true or false, got {value!r}")
-    return bool(value)
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -1,0 +1,234 @@
+"""Operators of the Optimizely Data Platform (ODP) v3 REST API (docs/api-contract.md §5).
+
+- ``OptimizelyOdpCreateObjectTypeOperator``: ``POST /schema/objects/{object_type}`` unless it exists;
+  returns the object type.
+- ``OptimizelyOdpRegisterFieldsOperator``: ``POST /schema/objects/{object_type}/fields`` for the missing
+  fields only; returns what it created and what existed.
+- ``OptimizelyOdpUpsertProfilesOperator``: ``POST /profiles``, up to 500 a request; returns a run report.
+- ``OptimizelyOdpSendEventsOperator``: ``POST /events``, up to 500 a request; returns a run report.
+
+ODP merges profile attributes: an attribute a row does not carry keeps its stored value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_optimizely.core.target_setup import OdpFields, TargetSetupError, odp_object_type
+from airflow_provider_optimizely.core.writers.odp import OdpEventWriter, OdpProfileWriter
+from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
+from airflow_provider_optimizely.operators._attributes import RegisterAttributesOperator
+from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator
+from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+_UI_COLOR = "#e3d9f7"
+
+
+class OptimizelyOdpCreateObjectTypeOperator(OptimizelyBaseOperator[OptimizelyOdpHook]):
+    """Create an ODP object type unless it exists; return its name (the XCom value).
+
+    :param object_type: the object type's name (lower case, as ODP names objects).
+    :param display_name: its name in the ODP UI (default: the name in title case).
+    :param description: its description.
+    :param conn_id: an ``optimizely_odp`` connection (default ``optimizely_odp_default``).
+    """
+
+    hook_class = OptimizelyOdpHook
+    template_fields: Sequence[str] = ("conn_id", "object_type", "display_name", "description")
+    ui_color = _UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        object_type: str,
+        display_name: str | None = None,
+        description: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.object_type = object_type
+        self.display_name = display_name
+        self.description = description
+
+    def execute(self, context: Context) -> str:
+        try:
+            return odp_object_type(self.hook, self.object_type, self.display_name, self.description, self.log)
+        except TargetSetupError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+
+class OptimizelyOdpRegisterFieldsOperator(RegisterAttributesOperator[OptimizelyOdpHook]):
+    """Create the fields an ODP object type lacks; return what it created and what existed.
+
+    :param object_type: the object type (typically ``create_object_type.output``).
+    :param attributes: ``[{name, type, display_name?, description?}]``, ``type`` one of string, number,
+        boolean, timestamp; or infer them with ``sql_conn_id`` + ``source_table`` (see the base's
+        parameters: ``include``, ``exclude``, ``overrides``, ``identifier_column``).
+    :param conn_id: an ``optimizely_odp`` connection (default ``optimizely_odp_default``).
+    """
+
+    hook_class = OptimizelyOdpHook
+    template_fields: Sequence[str] = (*RegisterAttributesOperator.template_fields, "object_type")
+    target_kind = "odp"
+    ui_color = _UI_COLOR
+
+    def __init__(self, *, object_type: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.object_type = object_type
+
+    def registry(self, hook: OptimizelyOdpHook) -> OdpFields:
+        return OdpFields(hook, str(self.object_type))
+
+    def target_id(self) -> str:
+        return str(self.object_type)
+
+
+class OptimizelyOdpUpsertProfilesOperator(RowSyncOperator[OptimizelyOdpHook]):
+    """Create or update one ODP customer profile per source row, 500 a request; return the run report.
+
+    Attributes are checked against the fields of the ``customers`` object before anything is read: a
+    source column that is no field fails the task at once, naming it. A value ODP refuses
+    (``invalids``) is reported with its row and reason, and the rest of its batch is resent.
+
+    :param identifier_column: the source column holding each profile's identifier value.
+    :param identifier_name: the ODP identifier field (``email``, ``customer_id``...); default: the
+        column's name.
+    :param column_mapping: ``{source column: field}`` (or a list of columns). Without it, every column
+        but the identifier is written under its own name.
+    :param batch_size: profiles per request, at most 500.
+    :param conn_id: an ``optimizely_odp`` connection with the private API key (``POST /profiles`` refuses
+        the public key).
+    Source, ``max_rejected``, ``max_concurrency``: see ``RowSyncOperator``.
+    """
+
+    hook_class = OptimizelyOdpHook
+    operation = "upsert-profiles"
+    template_fields: Sequence[str] = (
+        *RowSyncOperator.template_fields,
+        "identifier_column",
+        "identifier_name",
+        "column_mapping",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **RowSyncOperator.template_fields_renderers,
+        "column_mapping": "json",
+    }
+    ui_color = _UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        identifier_column: str,
+        identifier_name: str | None = None,
+        column_mapping: Mapping[str, str] | Sequence[str] | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.identifier_column = identifier_column
+        self.identifier_name = identifier_name
+        self.column_mapping = column_mapping
+        self.batch_size = batch_size
+
+    def build_writer(self, hook: OptimizelyOdpHook) -> OdpProfileWriter:
+        return OdpProfileWriter(
+            hook,
+            identifier_column=self.identifier_column,
+            identifier_name=self.identifier_name or None,
+            columns=self.column_mapping,
+            batch_size=self.batch_size,
+        )
+
+
+class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
+    """Send one ODP event per source row, 500 a request; return the run report.
+
+    Give the SQL a data interval so that each DAG run sends exactly its own events::
+
+        OptimizelyOdpSendEventsOperator(
+            task_id="send_orders",
+            sql_conn_id="warehouse",
+            sql=(
+                "SELECT 'order' AS type, 'purchase' AS action, email, order_id, total FROM orders "
+                "WHERE created_at >= '{{ data_interval_start }}' AND created_at < '{{ data_interval_end }}'"
+            ),
+            identifier_columns={"email": "email"},
+        )
+
+    A run triggered by hand (no logical date) has no data interval: those templates then render as
+    ``None``; use a timetable with intervals and trigger runs with a logical date.
+
+    :param event_type: the ``type`` of every event; else each row's ``type_column``.
+    :param action: the ``action`` of every event; else each row's ``action_column``. ODP requires an
+        action: a row without one is rejected, naming it.
+    :param identifier_columns: ``{identifier name: column}`` (or a list of columns named like the
+        identifiers: ``["email"]``). Without it, each row's ``identifiers`` column holds an object.
+    :param data_columns: ``{column: data field}`` (or a list). Without it, a ``data`` column holding an
+        object, else every other column of the row, is the event's ``data``.
+    :param batch_size: events per request, at most 500.
+    :param conn_id: an ``optimizely_odp`` connection (default ``optimizely_odp_default``).
+    Source, ``max_rejected``, ``max_concurrency``: see ``RowSyncOperator``.
+    """
+
+    hook_class = OptimizelyOdpHook
+    operation = "send-events"
+    template_fields: Sequence[str] = (
+        *RowSyncOperator.template_fields,
+        "event_type",
+        "action",
+        "identifier_columns",
+        "data_columns",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **RowSyncOperator.template_fields_renderers,
+        "identifier_columns": "json",
+        "data_columns": "json",
+    }
+    ui_color = _UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        event_type: str | None = None,
+        type_column: str = "type",
+        action: str | None = None,
+        action_column: str = "action",
+        identifier_columns: Mapping[str, str] | Sequence[str] | None = None,
+        data_columns: Mapping[str, str] | Sequence[str] | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.event_type = event_type
+        self.type_column = type_column
+        self.action = action
+        self.action_column = action_column
+        self.identifier_columns = identifier_columns
+        self.data_columns = data_columns
+        self.batch_size = batch_size
+
+    def build_writer(self, hook: OptimizelyOdpHook) -> OdpEventWriter:
+        return OdpEventWriter(
+            hook,
+            event_type=self.event_type,
+            type_column=self.type_column,
+            action=self.action,
+            action_column=self.action_column,
+            identifier_columns=self.identifier_columns,
+            data_columns=self.data_columns,
+            batch_size=self.batch_size,
+        )
+
+
+__all__ = [
+    "OptimizelyOdpCreateObjectTypeOperator",
+    "OptimizelyOdpRegisterFieldsOperator",
+    "OptimizelyOdpSendEventsOperator",
+    "OptimizelyOdpUpsertProfilesOperator",
+]

@@ -1,0 +1,139 @@
+"""Operators of the Optimizely Profile Store v1.0 API (docs/api-contract.md §6).
+
+- ``OptimizelyProfileStorePutProfilesOperator``: ``PUT api/v1.0/profiles/{id}`` a row (the profile
+  replaced whole, or created); returns a run report.
+- ``OptimizelyProfileStoreDeleteProfilesOperator``: ``DELETE api/v1.0/profiles/{scope}/{id}`` a row;
+  returns a run report.
+
+A PUT **replaces** the stored profile: properties the row does not carry are removed. The vendor lists
+Profile Store as deprecated in favour of ODP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from airflow_provider_optimizely.core.writers.profile_store import (
+    DEFAULT_RATE_LIMIT_PATIENCE,
+    ProfileStoreDeleteWriter,
+    ProfileStorePutWriter,
+)
+from airflow_provider_optimizely.hooks.profile_store import OptimizelyProfileStoreHook
+from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+
+_UI_COLOR = "#fde2c4"
+
+
+def _scope(asked: str | None, hook: OptimizelyProfileStoreHook) -> str | None:
+    return asked or hook.extras.get("default_scope") or None
+
+
+class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfileStoreHook]):
+    """Replace (or create) one Profile Store profile per source row; return the run report.
+
+    A row's columns map to the profile's properties (``Name``, ``DeviceIds``, ``Visits``, ``FirstSeen``,
+    ``LastSeen``, ``ProfileManager``, ``ContactInformation``, ``Info``, ``Payload``) or into
+    ``Info``/``Payload`` with a dotted name (``Info.Email``, ``Payload.tier``). The store's rules
+    (``Visits`` >= 0, ``FirstSeen`` <= ``LastSeen``, a body of at most 256,000 bytes) are checked before
+    sending; a profile with the ``DeviceIds`` or ``Info.Email`` of another (409) is rejected by row.
+
+    :param identifier_column: the source column holding each profile's id.
+    :param column_mapping: ``{source column: property}`` (or a list of columns named like properties).
+    :param scope: the profiles' scope (default: the connection's ``default_scope``, else ``default``).
+    :param conn_id: an ``optimizely_profile_store`` connection (default
+        ``optimizely_profile_store_default``).
+    Source, ``max_rejected``, ``max_concurrency``: see ``RowSyncOperator``.
+    """
+
+    hook_class = OptimizelyProfileStoreHook
+    operation = "upsert-profiles"
+    template_fields: Sequence[str] = (
+        *RowSyncOperator.template_fields,
+        "identifier_column",
+        "column_mapping",
+        "scope",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **RowSyncOperator.template_fields_renderers,
+        "column_mapping": "json",
+    }
+    ui_color = _UI_COLOR
+
+    def __init__(
+        self,
+        *,
+        identifier_column: str,
+        column_mapping: Mapping[str, str] | Sequence[str] | None = None,
+        scope: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.identifier_column = identifier_column
+        self.column_mapping = column_mapping
+        self.scope = scope
+
+    def build_writer(self, hook: OptimizelyProfileStoreHook) -> ProfileStorePutWriter:
+        return ProfileStorePutWriter(
+            hook,
+            identifier_column=self.identifier_column,
+            columns=self.column_mapping,
+            scope=_scope(self.scope, hook),
+        )
+
+
+class OptimizelyProfileStoreDeleteProfilesOperator(RowSyncOperator[OptimizelyProfileStoreHook]):
+    """Delete profiles (and their events) by id; return the run report, whose ``details`` count
+    ``deleted`` and ``already_deleted``.
+
+    ``404`` counts as already deleted, so a rerun succeeds; ``429`` (more than 1,000,000 events deleted
+    before the store's daily clean-up) waits for ``Retry-After`` and goes on, for at most
+    ``rate_limit_patience`` seconds in all.
+
+    :param profile_ids: the ids to delete (a list); or use ``sql``/``path`` as a source of ids.
+    :param id_column: the source column with the ids (a one-column source needs none).
+    :param scope: the profiles' scope (default: the connection's ``default_scope``, else ``default``).
+    :param rate_limit_patience: seconds, in all, a delete may wait out ``429`` answers before failing.
+    :param conn_id: an ``optimizely_profile_store`` connection.
+    Source, ``max_rejected``, ``max_concurrency``: see ``RowSyncOperator``.
+    """
+
+    hook_class = OptimizelyProfileStoreHook
+    operation = "delete-profile"
+    single_column = "id"
+    template_fields: Sequence[str] = (*RowSyncOperator.template_fields, "id_column", "scope")
+    ui_color = "#ffd6d6"
+
+    def __init__(
+        self,
+        *,
+        profile_ids: Sequence[str] | None = None,
+        id_column: str = "id",
+        scope: str | None = None,
+        rate_limit_patience: float = DEFAULT_RATE_LIMIT_PATIENCE,
+        **kwargs: Any,
+    ) -> None:
+        if profile_ids is not None:
+            if kwargs.get("rows") is not None:
+                raise ValueError("give profile_ids or rows, not both")
+            kwargs["rows"] = profile_ids
+        super().__init__(**kwargs)
+        self.id_column = id_column
+        self.scope = scope
+        self.rate_limit_patience = float(rate_limit_patience)
+
+    @property
+    def profile_ids(self) -> Any:
+        return self.rows
+
+    def build_writer(self, hook: OptimizelyProfileStoreHook) -> ProfileStoreDeleteWriter:
+        return ProfileStoreDeleteWriter(
+            hook,
+            id_column=self.id_column,
+            scope=_scope(self.scope, hook),
+            rate_limit_patience=self.rate_limit_patience,
+            logger=self.log,
+        )
+
+
+__all__ = ["OptimizelyProfileStoreDeleteProfilesOperator", "OptimizelyProfileStorePutProfilesOperator"]
