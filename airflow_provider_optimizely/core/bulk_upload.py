@@ -22,8 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_optimizely.core.csv_validation import CheckOptions, CheckResult, check_csv, check_rows
-from airflow_provider_optimizely.core.report import RejectLimit, request_counts
+from airflow_provider_optimizely.core.csv_validation import (
+    Attribute,
+    CheckOptions,
+    CheckResult,
+    check_csv,
+    check_rows,
+)
+from airflow_provider_optimizely.core.pii import SaltedHasher
+from airflow_provider_optimizely.core.report import Log, RejectLimit, request_counts
 
 UPLOAD_FORMATS = ("csv", "tsv")
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -66,6 +73,32 @@ def earlier_upload(keys: Iterable[str], content_hash: str, extension: str) -> st
     """Of the keys under this run's prefix, the one an earlier try uploaded with the same content."""
     suffix = f"__{content_hash[:16]}.{extension}"
     return next((key for key in keys if key.endswith(suffix)), None)
+
+
+def check_options(
+    attributes: Iterable[Any], hashers: dict[str, SaltedHasher], limit: RejectLimit, max_problems: int
+) -> CheckOptions:
+    """How to check a file against a table's attributes (``list_attributes``'s answer): archived ones can
+    be neither read nor written, so they are left out."""
+    live = {a.name: Attribute(a.name, str(a.datatype), a.format) for a in attributes if not a.archived}
+    # With rows allowed to be dropped, every row must be read to count them.
+    return CheckOptions(
+        live,
+        hash_columns=hashers,
+        skip_bad_rows=bool(limit.count or limit.fraction),
+        max_problems=max_problems,
+    )
+
+
+def log_dropped_rows(prepared: PreparedUpload, limit: RejectLimit, log: Log) -> None:
+    if prepared.check.rows_rejected:
+        log.warning(
+            "Dropping %d bad row(s) of %d (max_rejected %s):\n%s",
+            prepared.check.rows_rejected,
+            prepared.check.rows,
+            limit.describe(),
+            prepared.check.describe_problems(),
+        )
 
 
 def judge(check: CheckResult, limit: RejectLimit) -> None:

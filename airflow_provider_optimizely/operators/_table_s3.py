@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -83,6 +84,18 @@ class DcpTableS3Hook(S3Hook):
             password=credentials.aws_secret_access_key,
             extra=extra,
         )
+
+    def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        return list(self.list_keys(bucket_name=bucket, prefix=prefix))
+
+    def upload_new(self, path: Path, bucket: str, key: str) -> None:
+        """``load_file`` (a managed multipart transfer) to a key that must not exist yet; a failed
+        transfer's parts are aborted rather than left in the bucket."""
+        try:
+            self.load_file(str(path), key=key, bucket_name=bucket, replace=False)
+        except BaseException:
+            self.abort_uploads_under(bucket, key)
+            raise
 
     def abort_uploads_under(self, bucket: str, prefix: str) -> int:
         """Abort the multipart uploads left unfinished under ``prefix`` (a try killed mid-upload leaves

@@ -22,7 +22,9 @@ from airflow.sdk.log import mask_secret
 from airflow_provider_optimizely.core.bulk_upload import (
     PreparedUpload,
     UploadRefused,
+    check_options,
     earlier_upload,
+    log_dropped_rows,
     name_prefix,
     parse_hash_columns,
     prepare_file,
@@ -30,7 +32,7 @@ from airflow_provider_optimizely.core.bulk_upload import (
     upload_name,
     upload_result,
 )
-from airflow_provider_optimizely.core.csv_validation import DEFAULT_MAX_PROBLEMS, Attribute, CheckOptions
+from airflow_provider_optimizely.core.csv_validation import DEFAULT_MAX_PROBLEMS
 from airflow_provider_optimizely.core.page import SourceError
 from airflow_provider_optimizely.core.pii import SaltedHasher
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE, file_format_of
@@ -48,17 +50,40 @@ if TYPE_CHECKING:
 UPLOADED, MISSING = "uploaded", "missing"
 
 
+def work_dir_name(run_prefix: str) -> str:
+    return f"optimizely-dcp-upload-{run_prefix.rstrip('_')}"
+
+
 @contextmanager
 def _work_dir(parent: str | None, run_prefix: str) -> Iterator[Path]:
     """A folder for this task instance's run, emptied first (a killed try may have left one) and removed
     on every way out."""
-    folder = Path(parent or tempfile.gettempdir()) / f"optimizely-dcp-upload-{run_prefix.rstrip('_')}"
+    folder = Path(parent or tempfile.gettempdir()) / work_dir_name(run_prefix)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def salted_hashers(
+    hash_columns: Sequence[str] | str, salt_conn_id: str | None, salt_variable: str | None
+) -> dict[str, SaltedHasher]:
+    """A hasher for each column to upload hashed, salted with the connection's password or the Variable."""
+    columns = parse_hash_columns(hash_columns)
+    if not columns:
+        return {}
+    if salt_conn_id:
+        salt = BaseHook.get_connection(salt_conn_id).password or ""
+    elif salt_variable:
+        salt = str(Variable.get(salt_variable))
+    else:
+        raise AirflowFailException("hash_columns needs a salt: hash_salt_conn_id or hash_salt_variable")
+    if not salt:
+        raise AirflowFailException("the salt for hash_columns is empty")
+    mask_secret(salt)
+    return dict.fromkeys(columns, SaltedHasher(salt))
 
 
 class OptimizelyDcpBulkUploadOperator(ResumableJobMixin, OptimizelyBaseOperator[OptimizelyDcpHook]):
@@ -183,26 +208,16 @@ class OptimizelyDcpBulkUploadOperator(ResumableJobMixin, OptimizelyBaseOperator[
             if prepared is None:
                 self.log.info("The query returned no rows: nothing to upload")
                 return result(None)
-            content_hash, extension = prepared.check.content_hash, prepared.extension
+            check, extension = prepared.check, prepared.extension
             existing = earlier_upload(
-                s3.list_keys(bucket_name=credentials.bucket, prefix=prefix), content_hash, extension
+                s3.keys_under(credentials.bucket, prefix), check.content_hash, extension
             )
             if existing is not None:
                 self.log.info("An earlier try of this run uploaded this content as %s: reusing it", existing)
                 return result(existing, reused=True)
-            key = f"{prefix}{upload_name('', ti.try_number, content_hash, extension)}"
-            self.log.info(
-                "Uploading %d row(s), %d bytes, to s3://%s/%s",
-                prepared.check.rows_accepted,
-                prepared.check.bytes,
-                credentials.bucket,
-                key,
-            )
-            try:
-                s3.load_file(str(prepared.path), key=key, bucket_name=credentials.bucket, replace=False)
-            except BaseException:
-                s3.abort_uploads_under(credentials.bucket, key)
-                raise
+            key = f"{prefix}{upload_name('', ti.try_number, check.content_hash, extension)}"
+            self.log.info("Uploading %d row(s), %d bytes, to %s", check.rows_accepted, check.bytes, key)
+            s3.upload_new(prepared.path, credentials.bucket, key)
             return result(key)
 
     def get_job_status(self, external_id: JsonValue, context: Context) -> str:
@@ -239,58 +254,26 @@ class OptimizelyDcpBulkUploadOperator(ResumableJobMixin, OptimizelyBaseOperator[
     def _prepare(self, table_id: int, work_dir: Path, stack: ExitStack) -> PreparedUpload | None:
         """The checked file to upload; None when the query returned no row."""
         limit = parse_reject_limit(self.max_rejected)
-        attributes = {
-            a.name: Attribute(a.name, str(a.datatype), a.format)
-            for a in self.hook.list_attributes(table_id)
-            if not a.archived
-        }
-        options = CheckOptions(
-            attributes,
-            hash_columns=self._hashers(),
-            # With rows allowed to be dropped, every row must be read to count them.
-            skip_bad_rows=bool(limit.count or limit.fraction),
-            max_problems=self.problems_in_report,
-        )
+        attributes = self.hook.list_attributes(table_id)
+        hashers = salted_hashers(self.hash_columns, self.hash_salt_conn_id, self.hash_salt_variable)
+        options = check_options(attributes, hashers, limit, self.problems_in_report)
         try:
             if self.sql is not None:
-                with query_tuples(str(self.sql), self.sql_conn_id, self.parameters, self.fetch_size) as (
-                    columns,
-                    rows,
-                ):
+                with query_tuples(str(self.sql), self.sql_conn_id, self.parameters, self.fetch_size) as query:
+                    columns, rows = query
                     if columns is None:
                         return None
                     self.log.info("Writing the query's rows to CSV, checked as they go")
-                    return prepare_rows(columns, rows, options, limit, work_dir)
-            extension = file_format_of(str(self.path), self.file_format)
-            source = stack.enter_context(local_file(str(self.path), self.path_conn_id, work_dir))
-            self.log.info("Checking %s against the table's %d attribute(s)", self.path, len(attributes))
-            prepared = prepare_file(source, extension, options, limit, work_dir)
+                    prepared = prepare_rows(columns, rows, options, limit, work_dir)
+            else:
+                extension = file_format_of(str(self.path), self.file_format)
+                source = stack.enter_context(local_file(str(self.path), self.path_conn_id, work_dir))
+                self.log.info("Checking %s against the table's attributes", self.path)
+                prepared = prepare_file(source, extension, options, limit, work_dir)
         except (UploadRefused, SourceError) as exc:
             raise AirflowFailException(str(exc)) from None
-        if prepared.check.rows_rejected:
-            self.log.warning(
-                "Dropping %d bad row(s) of %d (max_rejected %s):\n%s",
-                prepared.check.rows_rejected,
-                prepared.check.rows,
-                limit.describe(),
-                prepared.check.describe_problems(),
-            )
+        log_dropped_rows(prepared, limit, self.log)
         return prepared
-
-    def _hashers(self) -> dict[str, SaltedHasher]:
-        columns = parse_hash_columns(self.hash_columns)
-        if not columns:
-            return {}
-        if not (self.hash_salt_conn_id or self.hash_salt_variable):
-            raise AirflowFailException("hash_columns needs a salt: hash_salt_conn_id or hash_salt_variable")
-        if self.hash_salt_conn_id:
-            salt = BaseHook.get_connection(self.hash_salt_conn_id).password or ""
-        else:
-            salt = str(Variable.get(str(self.hash_salt_variable)))
-        if not salt:
-            raise AirflowFailException("the salt for hash_columns is empty")
-        mask_secret(salt)
-        return dict.fromkeys(columns, SaltedHasher(salt))
 
     def _s3(self, credentials: Any) -> DcpTableS3Hook:
         return DcpTableS3Hook(

@@ -221,3 +221,20 @@ def test_bad_rows_within_max_rejected_are_dropped_and_the_rest_processed(
     assert (upload["rows"], upload["rows_uploaded"], upload["rows_rejected"]) == (20, 19, 1)
     assert upload["problems"][0]["row"] == 7 and upload["problems"][0]["column"] == "visits"
     assert sorted(profiles_by_name(emulator, dcp_table.id)) == sorted(f"c{i}" for i in range(20) if i != 5)
+
+
+def test_a_try_killed_mid_upload_leaves_nothing_behind_once_retried(run_dag, emulator, dcp_table, tmp_path):
+    """What a killed try started (an unfinished multipart upload, a work folder) is cleaned by the retry."""
+    import tempfile
+    from pathlib import Path
+
+    path = upload_csv(tmp_path / "in.csv", [(f"c{i}", "gold", i, "2026-02-01") for i in range(30)])
+    work_dirs_before = set(Path(tempfile.gettempdir()).glob("optimizely-dcp-upload-*"))
+    result = run_dag("bulk_upload_killed_mid_upload", conf={"table_id": dcp_table.id, "path": path})
+    result.assert_success()
+    assert result.task_tries["upload"] == 2
+    s3 = emulator.s3_client("test-reader", "test-reader")
+    unfinished = s3.list_multipart_uploads(Bucket="optimizely-import", Prefix=dcp_table.s3_path)
+    assert unfinished.get("Uploads", []) == []
+    assert set(Path(tempfile.gettempdir()).glob("optimizely-dcp-upload-*")) <= work_dirs_before
+    assert len(profiles_by_name(emulator, dcp_table.id)) == 30
