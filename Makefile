@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench dist clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,10 @@ test: lint
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
+# The wheel and the sdist, in dist/ (tests/integration/test_packaging.py installs the wheel in a clean venv).
+dist: setup
+	rm -rf dist
+	$(BIN)/uv build --quiet --out-dir dist
+
 clean:
-	rm -rf $(VENV) .airflow-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist .airflow-home .pytest_cache .mypy_cache .ruff_cache
