@@ -145,7 +145,7 @@ def _email(profile: dict[str, Any]) -> str | None:
 
 
 def _problems(body: dict[str, Any], scopes: set[str]) -> list[str]:
-    problems = [f"unknown property '{key}'" for key in sorted(set(body) - _KNOWN)]
+    problems = [f"unknown property '{key}'" for key in sorted(set(body) - _KNOWN - set(_SERVER_SET))]
     devices = body.get("DeviceIds")
     if devices is not None and not (
         isinstance(devices, list) and all(isinstance(d, str) and d for d in devices)
