@@ -60,7 +60,7 @@ def test_the_classic_token_sent_as_bearer_is_refused(emulator):
     assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
 
 
-def test_an_oauth_access_token_is_accepted_until_it_expires(emulator):
+def test_an_oauth_access_token_works_until_it_expires(emulator):
     """Seed 000 recommends OAuth 2.0 for integrations; seed 004 sends its access tokens as Bearer, and they
     expire (docs/api-contract.md §2: 401 once expired)."""
     grant = emulator.issue_oauth_token()
