@@ -1,4 +1,5 @@
-"""A local emulator of Optimizely DCP, ODP, Profile Store and Optimove Data Connections (API.md §8).
+"""A local emulator of Optimizely DCP, ODP, Profile Store and Optimove Data Connections (docs/api-contract.md
+§8).
 
 Run it with ``optimizely-emulator`` (``cli.py``), from code with ``server.run_emulator()``, or in tests
 through the pytest plugin (``pytest_plugin.py``). The app is ``app.create_app(settings)``; each API has its

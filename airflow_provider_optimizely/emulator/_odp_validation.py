@@ -1,4 +1,5 @@
-"""The checks the emulated ODP applies to events, profiles, objects and schema bodies (API.md §5).
+"""The checks the emulated ODP applies to events, profiles, objects and schema bodies (docs/api-contract.md
+§5).
 
 Each check returns a list of problems (``invalids`` entries) instead of raising, so a request hears about
 every problem at once.

@@ -190,7 +190,8 @@ def allowed_methods(routers: dict[str, APIRouter], path: str) -> list[str]:
 
 
 def install_error_handlers(app: FastAPI, routers: dict[str, APIRouter]) -> None:
-    """Every error answers in the v2 body of API.md §3, FastAPI's own ones included; a 405 names in
+    """Every error answers in the v2 body of docs/api-contract.md §3, FastAPI's own ones included; a 405
+    names in
     ``Allow`` every method the path takes (Starlette's names only those of the first route it matched)."""
 
     @app.exception_handler(ApiError)

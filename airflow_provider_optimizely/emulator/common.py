@@ -1,7 +1,7 @@
 """Pieces every emulated API uses: error bodies, pagination, settings, a record of what was received.
 
 Nothing here (or anywhere under ``emulator/``) may import the client side of the package: the emulator
-follows API.md on its own so that it can catch the client's mistakes.
+follows docs/api-contract.md on its own so that it can catch the client's mistakes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-# The HTTP codes of API.md §3 mapped to the `code` string of the v2 error body.
+# The HTTP codes of docs/api-contract.md §3 mapped to the `code` string of the v2 error body.
 _DEFAULT_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
@@ -80,7 +80,7 @@ def api_error_response(exc: ApiError) -> JSONResponse:
 def paginate(
     request: Request, items: list[Any], *, default_per_page: int = 25, max_per_page: int = 100
 ) -> JSONResponse:
-    """One page of ``items`` as API.md §3 says: ``per_page``/``page`` and ``Link`` headers.
+    """One page of ``items`` as docs/api-contract.md §3 says: ``per_page``/``page`` and ``Link`` headers.
 
     No ``Link`` header when everything fits on page 1.
     """
@@ -143,12 +143,12 @@ class RateLimit:
         return cls(limit, window)
 
 
-# The budgets the vendors publish and the emulator enforces from the start (API.md §3): ODP's
+# The budgets the vendors publish and the emulator enforces from the start (docs/api-contract.md §3): ODP's
 # ``POST /profiles`` takes 10 requests a second. Every other route is unlimited: it still announces
 # ``ANNOUNCED_BUDGET`` in its ``X-RateLimit-*`` headers, and never refuses past it.
 PUBLISHED_RATE_LIMITS: dict[str, RateLimit] = {"odp:POST /profiles": RateLimit(10, 1.0)}
 ANNOUNCED_BUDGET = RateLimit(1000, 1.0)
-# DCP answers a 429 or 503 with a Retry-After of at least this many seconds (API.md §3).
+# DCP answers a 429 or 503 with a Retry-After of at least this many seconds (docs/api-contract.md §3).
 DCP_MIN_RETRY_AFTER = 60.0
 
 EmptyCells = Literal["invalid", "no_value"]
@@ -180,7 +180,7 @@ class EmulatorSettings:
     time_scale: float = 1.0
     # Lifetime of an OAuth access token issued by the DCP token endpoint (vendor seconds).
     oauth_access_token_seconds: float = 3600.0
-    # Profile Store: events a DELETE may remove before the next daily clean-up (API.md §6).
+    # Profile Store: events a DELETE may remove before the next daily clean-up (docs/api-contract.md §6).
     profile_store_delete_event_budget: int = 1_000_000
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

@@ -1,6 +1,7 @@
-"""The emulated DCP v1 REST API (API.md §4.1, §4.2, §4.6), routes relative to ``/dcp/experiment/v1``.
+"""The emulated DCP v1 REST API (docs/api-contract.md §4.1, §4.2, §4.6), routes relative to
+``/dcp/experiment/v1``.
 
-Readings of the contract, where API.md leaves a choice:
+Readings of the contract, where docs/api-contract.md leaves a choice:
 
 - **Auth.** ``dcp_auth``: a classic ``Token:``, or an unexpired OAuth access token as ``Bearer``; anything
   else 401 (v2 body).
@@ -11,8 +12,8 @@ Readings of the contract, where API.md leaves a choice:
   ``optimizelyEndUserId``), the table aliases point from.
 - **Archiving.** ``DELETE`` on a table or an attribute archives it (204). An archived table is still
   listed and readable (``archived: true``), can't be changed (400), and a second DELETE answers 204. An
-  archived attribute "can't be read or written" (API.md §4.2): ``GET`` of it answers 404, ``PUT`` and
-  ``DELETE`` 400, its profile values are neither read nor written; lists still show it with
+  archived attribute "can't be read or written" (docs/api-contract.md §4.2): ``GET`` of it answers 404,
+  ``PUT`` and ``DELETE`` 400, its profile values are neither read nor written; lists still show it with
   ``archived: true``, so a client that forgets to filter meets it. An attribute name is unique among the
   table's live attributes, so
   "archive and create anew" works; the name ``customerId`` (any case) is taken by the upload key column.
@@ -20,7 +21,7 @@ Readings of the contract, where API.md leaves a choice:
 - **PUT** changes only: a service's ``name``; a table's ``name``, ``description``,
   ``keyfield_locator_type``/``keyfield_locator_name``; an attribute's ``description``. Read-only fields
   may be sent back unchanged; a different value answers 400.
-- Lists are paginated (API.md §3) and ordered by id; Upload History newest first.
+- Lists are paginated (docs/api-contract.md §3) and ordered by id; Upload History newest first.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Who may call the emulated DCP (API.md §2; seeds 000 and 004), and its OAuth 2.0 token endpoint.
+"""Who may call the emulated DCP (docs/api-contract.md §2; seeds 000 and 004), and its OAuth 2.0 token
+endpoint.
 
 The emulator's reading:
 

@@ -1,6 +1,7 @@
-"""The emulated DCP profile and alias API (API.md §4.3), routes relative to ``/dcp/profile-api``.
+"""The emulated DCP profile and alias API (docs/api-contract.md §4.3), routes relative to
+``/dcp/profile-api``.
 
-Readings of the contract, where API.md leaves a choice:
+Readings of the contract, where docs/api-contract.md leaves a choice:
 
 - Same auth as the REST API (``dcp_auth``).
 - ``POST customer_profile/...`` answers 201 with the whole stored profile after the write (sent values

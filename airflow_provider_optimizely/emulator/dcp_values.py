@@ -1,4 +1,5 @@
-"""DCP attribute datatypes and formats (API.md §4.2): which values each accepts, and how they are stored.
+"""DCP attribute datatypes and formats (docs/api-contract.md §4.2): which values each accepts, and how they
+are stored.
 
 Seed 000 says only that a value must "respect the attribute's datatype/format". The emulator's reading,
 strict by default (``value_syntax="strict"``), the other reading behind ``value_syntax="permissive"``:

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-# The default connection ids of API.md §2 and their connection types.
+# The default connection ids of docs/api-contract.md §2 and their connection types.
 CONNECTION_TYPES = {
     "optimizely_default": "optimizely",
     "optimizely_odp_default": "optimizely_odp",

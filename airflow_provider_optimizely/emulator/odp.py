@@ -1,6 +1,7 @@
-"""The emulated ODP REST v3 (API.md §5), routes relative to ``/odp/v3``; they conform to odp-openapi.yaml.
+"""The emulated ODP REST v3 (docs/api-contract.md §5), routes relative to ``/odp/v3``; they conform to
+odp-openapi.yaml.
 
-Readings of the contract, where API.md and the OpenAPI leave a choice:
+Readings of the contract, where docs/api-contract.md and the OpenAPI leave a choice:
 
 - **Keys.** ``x-api-key`` carries the public or the private key. Per the OpenAPI document's ``security``:
   ``POST /events``, ``POST /objects/{type}`` and ``GET /objects/{type}/{id}`` take the public key (the
@@ -19,7 +20,8 @@ Readings of the contract, where API.md and the OpenAPI leave a choice:
   ``zip_code``, all strings). Object and field names match ``^[a-z][a-z0-9_]{0,63}$``. A duplicate object
   type or field name answers 400 with ``invalids`` reason "already exists" (400, not 409, because the
   OpenAPI documents no 409 for these routes). Invalid: ``{"detail": {"invalids": [{"field", "reason"}]}}``.
-- **Profiles.** One ``ProfileInput`` object (the OpenAPI), or an array of them (API.md). Identifier names
+- **Profiles.** One ``ProfileInput`` object (the OpenAPI), or an array of them (docs/api-contract.md).
+  Identifier names
   and attribute names must be fields of ``customers`` (unknown: 400, ``invalids`` naming the field, plus
   ``profile``: the item's index); values must match the field's type (timestamp: ISO 8601 text or Unix
   seconds); ``null`` clears an attribute; an ``email`` identifier must look like an address. A profile is

@@ -1,6 +1,6 @@
-"""The emulated Profile Store v1.0 (API.md §6), routes relative to ``/profile-store``.
+"""The emulated Profile Store v1.0 (docs/api-contract.md §6), routes relative to ``/profile-store``.
 
-Readings of the contract, where API.md and seed 001 leave a choice:
+Readings of the contract, where docs/api-contract.md and seed 001 leave a choice:
 
 - **Auth.** ``Authorization: epi-single <key>``; anything else answers 401 with the v2 body.
 - **Scopes.** The scope ``default`` always exists; other scopes come with the state (``from_dict``

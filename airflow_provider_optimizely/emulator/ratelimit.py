@@ -1,4 +1,5 @@
-"""Rate limits per API (or per route), as API.md §3 describes them: ``X-RateLimit-*`` headers and 429.
+"""Rate limits per API (or per route), as docs/api-contract.md §3 describes them: ``X-RateLimit-*`` headers
+and 429.
 
 Every answer of every emulated API carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 ``X-RateLimit-Reset`` (seed 004: "Every response contains three headers"), whether or not a limit is
@@ -12,7 +13,8 @@ API's, which none of them is), so nothing else is enforced unless asked (``--rat
 
 Fixed windows aligned to the epoch (a 60 s window resets on the minute), so ``X-RateLimit-Reset`` is the
 same instant for every client. Windows are in vendor seconds, scaled by the settings' ``time_scale``.
-DCP asks for at least 60 s before a retry (API.md §3): past a DCP budget the route stays refused until
+DCP asks for at least 60 s before a retry (docs/api-contract.md §3): past a DCP budget the route stays
+refused until
 that ``Retry-After`` has passed, and ``X-RateLimit-Reset`` says so.
 """
 

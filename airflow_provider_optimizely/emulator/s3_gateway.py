@@ -1,6 +1,7 @@
 """The emulator's S3 endpoint: moto's S3 behind a gate that checks what the real bucket would.
 
-Seed 000 and API.md §4.4: files go to the ``optimizely-import`` bucket under the table's ``s3_path``,
+Seed 000 and docs/api-contract.md §4.4: files go to the ``optimizely-import`` bucket under the table's
+``s3_path``,
 written "using SigV4" with the table's own ``aws_access_key``/``aws_secret_key``. moto accepts any
 request, so this WSGI layer in front of it answers as S3 does before anything reaches moto:
 

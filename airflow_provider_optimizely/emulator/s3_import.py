@@ -11,7 +11,7 @@ Seed 000: "Uploading multiple files with the same name to the same S3 path can c
 processed out of order". When ``reorder_same_name`` says so (the ``reorder_same_name_uploads`` setting:
 by default while DCP has faults set), versions of one key that wait together are processed newest first,
 so the older content lands last, as the vendor warns; otherwise everything goes in upload order
-(API.md §4.5).
+(docs/api-contract.md §4.5).
 """
 
 from __future__ import annotations

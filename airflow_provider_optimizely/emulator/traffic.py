@@ -1,6 +1,7 @@
 """The ASGI middleware in front of every emulated API: faults, then the rate limit, then counting.
 
-Every answer under an API's prefix leaves with the ``X-RateLimit-*`` headers (API.md §3), the route's own
+Every answer under an API's prefix leaves with the ``X-RateLimit-*`` headers (docs/api-contract.md §3), the
+route's own
 errors, injected faults and 404/405 included.
 
 It is plain ASGI (not Starlette's ``BaseHTTPMiddleware``) and must be the outermost layer, because a
@@ -110,7 +111,8 @@ class TrafficMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     def _retry_headers(self, api: str, outcome: Outcome) -> dict[str, str]:
-        """``Retry-After`` of an injected 429/503, scaled; DCP's is never under 60 s (API.md §3)."""
+        """``Retry-After`` of an injected 429/503, scaled; DCP's is never under 60 s (docs/api-contract.md
+        §3)."""
         if outcome.status not in (429, 503):
             return {}
         wait = float(outcome.retry_after)
@@ -141,7 +143,8 @@ class TrafficMiddleware:
 
 
 async def send_error(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
-    """The v2 error body (API.md §3), written straight to ASGI because this runs before any route."""
+    """The v2 error body (docs/api-contract.md §3), written straight to ASGI because this runs before any
+    route."""
     codes = {429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY"}
     codes |= {503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
     body = json.dumps(

@@ -1,6 +1,8 @@
-"""Checking and applying one bulk-upload file (API.md §4.4, §4.6), streamed: never the whole file in memory.
+"""Checking and applying one bulk-upload file (docs/api-contract.md §4.4, §4.6), streamed: never the whole
+file in memory.
 
-How the emulator reads seed 000's "CSV Formatting Requirements" and API.md §4.4-4.6 together (§4.4 says
+How the emulator reads seed 000's "CSV Formatting Requirements" and docs/api-contract.md §4.4-4.6 together
+(§4.4 says
 one bad value "fails the file", §4.6 says a ``processed`` file may have refused rows):
 
 - **The whole file fails** (``failed``, nothing applied, ``rows_failed = rows_total``) when:
@@ -44,7 +46,7 @@ _QUOTE = '"'
 
 @dataclass(frozen=True)
 class FileRules:
-    """The settings a file is checked under (``EmulatorSettings``: readings of API.md §3a)."""
+    """The settings a file is checked under (``EmulatorSettings``: readings of docs/api-contract.md §3a)."""
 
     max_bytes: int = 10 * 10**9
     empty_cells: str = "invalid"

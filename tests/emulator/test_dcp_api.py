@@ -1,4 +1,4 @@
-"""The emulated DCP REST API (API.md §3, §4.1, §4.2) driven with plain ``requests``."""
+"""The emulated DCP REST API (docs/api-contract.md §3, §4.1, §4.2) driven with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.emulator.conftest import Dcp, Table, assert_v2_error
 
 
 def test_missing_token_is_401_with_a_v2_body(emulator):
-    """Seed 000 / API.md §2-§3: DCP needs a token; errors carry the v2 body."""
+    """Seed 000 / docs/api-contract.md §2-§3: DCP needs a token; errors carry the v2 body."""
     response = requests.get(f"{emulator.urls['dcp']}/dcp_services", timeout=10)
     body = assert_v2_error(response, 401, contains="token")
     assert body["code"] == "UNAUTHORIZED"
@@ -53,7 +53,7 @@ def test_a_personal_token_is_refused_in_any_header(emulator, header):
 
 
 def test_the_classic_token_sent_as_bearer_is_refused(emulator):
-    """API.md §2: Bearer carries an OAuth access token; a classic token goes in ``Token:``."""
+    """docs/api-contract.md §2: Bearer carries an OAuth access token; a classic token goes in ``Token:``."""
     headers = {"Authorization": f"Bearer {emulator.keys['dcp_token']}"}
     response = requests.get(f"{emulator.urls['dcp']}/dcp_services", headers=headers, timeout=10)
     assert_v2_error(response, 401)
@@ -138,7 +138,8 @@ def test_unknown_ids_are_404(dcp: Dcp):
 
 
 def test_unknown_route_and_wrong_method_answer_in_the_v2_body(dcp: Dcp):
-    """API.md §3 (v2 error body); RFC 9110 §15.5.6: a 405 lists every method of the resource in Allow."""
+    """docs/api-contract.md §3 (v2 error body); RFC 9110 §15.5.6: a 405 lists every method of the resource in
+    Allow."""
     assert_v2_error(dcp.rest("GET", "no_such_thing"), 404)
     refused = dcp.rest("DELETE", "dcp_services")
     assert_v2_error(refused, 405)
@@ -244,7 +245,8 @@ def test_attribute_lifecycle(dcp: Dcp):
 
 
 def test_an_archived_attribute_can_be_neither_read_nor_written(dcp: Dcp):
-    """API.md §4.2: "DELETE archives it: an archived attribute can't be read or written" (404 / 400)."""
+    """docs/api-contract.md §4.2: "DELETE archives it: an archived attribute can't be read or written" (404 /
+    400)."""
     service = dcp.service()
     table = dcp.table(service["id"])
     attribute = dcp.attribute(table["id"], "ltv", "double")
@@ -301,7 +303,7 @@ def test_archived_table_takes_no_attributes(dcp: Dcp, crm: Table):
     assert_v2_error(response, 400, contains="archived")
 
 
-# --- pagination (API.md §3) -------------------------------------------------------------------------
+# --- pagination (docs/api-contract.md §3) -------------------------------------------------------------------
 
 
 def test_no_link_header_when_everything_fits_on_page_one(dcp: Dcp, crm: Table):

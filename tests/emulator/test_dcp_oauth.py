@@ -82,7 +82,7 @@ def test_token_endpoint_errors_are_rfc_6749(emulator, overrides, status, error):
     answer = refresh(emulator, emulator.issue_oauth_token(), **overrides)
     assert answer.status_code == status
     assert answer.json()["error"] == error
-    assert "X-RateLimit-Limit" in answer.headers  # every answer of every API (API.md §3)
+    assert "X-RateLimit-Limit" in answer.headers  # every answer of every API (docs/api-contract.md §3)
 
 
 def test_another_clients_refresh_token_is_invalid_grant(emulator):

@@ -1,4 +1,4 @@
-"""The emulated DCP profile and alias API (API.md §4.3) driven with plain ``requests``."""
+"""The emulated DCP profile and alias API (docs/api-contract.md §4.3) driven with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def test_customer_ids_may_hold_slashes(dcp: Dcp, crm: Table):
     ],
 )
 def test_values_of_each_datatype(dcp: Dcp, crm: Table, name, sent, stored):
-    """API.md §4.2-§4.3: a value of the attribute's datatype/format is stored as sent (JSON typed)."""
+    """docs/api-contract.md §4.2-§4.3: a value of the attribute's datatype/format is stored as sent (JSON
+    typed)."""
     response = write(dcp, crm, "c1", {name: sent})
     assert response.status_code == 201, response.text
     assert response.json()["data"][name] == stored
@@ -89,7 +90,7 @@ def test_values_of_each_datatype(dcp: Dcp, crm: Table, name, sent, stored):
     ],
 )
 def test_a_wrong_value_refuses_the_whole_write(dcp: Dcp, crm: Table, name, sent):
-    """API.md §4.3: "a value of the wrong datatype/format fails the whole write (400)"."""
+    """docs/api-contract.md §4.3: "a value of the wrong datatype/format fails the whole write (400)"."""
     write(dcp, crm, "c1", {"segment": "before"})
     response = write(dcp, crm, "c1", {"orders": 1, name: sent})
     assert_v2_error(response, 400, contains=name)
@@ -122,7 +123,7 @@ def test_unregistered_attribute_is_refused_and_named(dcp: Dcp, crm: Table):
 
 
 def test_archived_attribute_can_be_neither_read_nor_written(dcp: Dcp, crm: Table):
-    """API.md §4.2: "an archived attribute can't be read or written"."""
+    """docs/api-contract.md §4.2: "an archived attribute can't be read or written"."""
     write(dcp, crm, "c1", {"segment": "gold", "orders": 2})
     orders = next(
         a for a in dcp.ok("GET", f"dcp_datasources/{crm.id}", 200)["attributes"] if a["name"] == "orders"

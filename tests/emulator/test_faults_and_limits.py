@@ -1,4 +1,4 @@
-"""Faults on demand and rate limits (API.md §3, §8), driven with plain ``requests``."""
+"""Faults on demand and rate limits (docs/api-contract.md §3, §8), driven with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ PS_AUTH = {"Authorization": "epi-single emulator-ps-key"}
 
 
 def test_every_answer_of_every_api_carries_the_rate_limit_headers(emulator, dcp: Dcp):
-    """API.md §3 (seed 004: "Every response contains three headers"): X-RateLimit-Limit/Remaining/Reset on
+    """docs/api-contract.md §3 (seed 004: "Every response contains three headers"):
+    X-RateLimit-Limit/Remaining/Reset on
     every answer of every API, whether or not a limit is enforced, errors included."""
     odp, ps, optimove = emulator.urls["odp"], emulator.urls["profile_store"], emulator.urls["optimove"]
     emulator.set_faults("optimove", next=["500"])
@@ -58,7 +59,8 @@ def test_every_answer_of_every_api_carries_the_rate_limit_headers(emulator, dcp:
 
 
 def test_odp_profiles_are_limited_to_10_a_second_by_default_and_events_are_not(emulator):
-    """API.md §3: "ODP profiles 10 requests/s; ODP events and objects no limit" - enforced from the start."""
+    """docs/api-contract.md §3: "ODP profiles 10 requests/s; ODP events and objects no limit" - enforced from
+    the start."""
     emulator.set_time_scale(1.0)  # the vendor's own second, so that 25 quick requests share few windows
     body = {"identifiers": {"vuid": "v1"}}
     profiles = [
@@ -84,7 +86,8 @@ def test_odp_profiles_are_limited_to_10_a_second_by_default_and_events_are_not(e
 
 
 def test_past_a_dcp_budget_it_asks_for_at_least_60_seconds_and_holds_to_it(dcp: Dcp):
-    """API.md §3: DCP "on 429 or 503 asks for at least 60 s before a retry" (0.6 s at the tests' time
+    """docs/api-contract.md §3: DCP "on 429 or 503 asks for at least 60 s before a retry" (0.6 s at the
+    tests' time
     scale, although the window itself is 0.3 s). A retry before that is refused again, with another 60 s."""
     dcp.emulator.set_rate_limit("dcp", 2, window_seconds=30)
     refused = next(a for a in (dcp.rest("GET", "dcp_services") for _ in range(20)) if a.status_code == 429)
@@ -171,7 +174,8 @@ def test_rate_limit_admin_refuses_nonsense(emulator):
 
 
 def test_error_rate_answers_with_injected_statuses_and_a_v2_body(dcp: Dcp, emulator):
-    """Injected 429/503 carry Retry-After: the spec's, scaled, and never under 60 s on DCP (API.md §3)."""
+    """Injected 429/503 carry Retry-After: the spec's, scaled, and never under 60 s on DCP
+    (docs/api-contract.md §3)."""
     dcp.emulator.set_faults("dcp", error_rate={"503": 1.0}, retry_after=7)
     response = dcp.rest("GET", "dcp_services")
     assert_v2_error(response, 503)

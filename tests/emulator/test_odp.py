@@ -1,4 +1,4 @@
-"""The emulated ODP v3 (API.md §5), driven over loopback HTTP with plain ``requests``."""
+"""The emulated ODP v3 (docs/api-contract.md §5), driven over loopback HTTP with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def test_missing_or_wrong_key_gets_401_with_v2_body(odp: Api, headers: dict[str,
     ],
 )
 def test_private_routes_refuse_the_public_key(odp: Api, method: str, path: str) -> None:
-    """API.md §5 and odp-openapi.yaml ``security: privateApiKey``: POST /profiles, every GET /profiles,
+    """docs/api-contract.md §5 and odp-openapi.yaml ``security: privateApiKey``: POST /profiles, every GET
+    /profiles,
     all /schema routes and /segments need the private key; the public key gets 401."""
     body: Any = {"display_name": "x", "name": "x", "type": "string"} if method == "POST" else None
     if path == "/profiles":
@@ -57,7 +58,8 @@ def test_private_routes_refuse_the_public_key(odp: Api, method: str, path: str) 
 
 
 def test_the_public_key_sends_events_and_objects_and_reads_objects(odp: Api) -> None:
-    """API.md §5: POST /events, POST /objects/{type} and GET /objects/{type}/{id} take the public key (the
+    """docs/api-contract.md §5: POST /events, POST /objects/{type} and GET /objects/{type}/{id} take the
+    public key (the
     OpenAPI document's global ``security: publicApiKey``); the private key works too."""
     requests.post(
         f"{odp.url}/schema/objects/products", json={"display_name": "Products"}, headers=PRIVATE, timeout=5
@@ -91,7 +93,8 @@ def test_events_accepted_with_202_body_and_recorded(odp: Api) -> None:
     ],
 )
 def test_a_bare_object_instead_of_an_array_is_refused(odp: Api, path: str, body: dict[str, Any]) -> None:
-    """API.md §5: events are "an **array** (a bare object is 400)"; odp-openapi.yaml: the request bodies of
+    """docs/api-contract.md §5: events are "an **array** (a bare object is 400)"; odp-openapi.yaml: the
+    request bodies of
     /events and /objects/{type} are ``type: array``."""
     make_products(odp)
     resp = requests.post(f"{odp.url}{path}", json=body, headers=PUBLIC, timeout=5)
@@ -100,7 +103,8 @@ def test_a_bare_object_instead_of_an_array_is_refused(odp: Api, path: str, body:
 
 
 def test_profiles_take_one_object_or_an_array(odp: Api) -> None:
-    """odp-openapi.yaml: POST /profiles takes one ``ProfileInput``; API.md §5: an array of them too."""
+    """odp-openapi.yaml: POST /profiles takes one ``ProfileInput``; docs/api-contract.md §5: an array of them
+    too."""
     one = {"identifiers": {"vuid": "v1"}}
     assert requests.post(f"{odp.url}/profiles", json=one, headers=PRIVATE, timeout=5).status_code == 200
     many = [{"identifiers": {"vuid": "v2"}}, {"identifiers": {"vuid": "v3"}}]
@@ -110,7 +114,7 @@ def test_profiles_take_one_object_or_an_array(odp: Api) -> None:
 
 @pytest.mark.parametrize("action", [None, "", 7])
 def test_an_event_without_an_action_is_refused_in_invalids(odp: Api, action: Any) -> None:
-    """API.md §5 and odp-openapi.yaml ``EventInput.required: [type, action]``."""
+    """docs/api-contract.md §5 and odp-openapi.yaml ``EventInput.required: [type, action]``."""
     bad = event(1)
     if action is None:
         del bad["action"]

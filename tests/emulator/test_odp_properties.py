@@ -1,4 +1,5 @@
-"""The emulated ODP under generated requests (schemathesis): its answers hold to odp-openapi.yaml (API.md §5),
+"""The emulated ODP under generated requests (schemathesis): its answers hold to odp-openapi.yaml
+(docs/api-contract.md §5),
 schema-invalid requests are refused, and the key rules hold for every request, whatever its body.
 
 ``test_odp_openapi.py`` walks each operation by hand; here hypothesis draws the requests from the document.
@@ -52,7 +53,8 @@ EXAMPLES = settings(
 
 
 def test_the_document_names_the_private_routes_of_api_md() -> None:
-    """API.md §5: POST /profiles, every GET /profiles, all /schema routes and /segments need the private
+    """docs/api-contract.md §5: POST /profiles, every GET /profiles, all /schema routes and /segments need
+    the private
     key."""
     assert {
         ("POST", "/profiles"),
@@ -87,7 +89,8 @@ def odp(emulator: EmulatorHandle) -> EmulatorHandle:
 def test_answers_conform_to_the_openapi_document(case: schemathesis.Case, odp: EmulatorHandle) -> None:
     """Every check schemathesis has (no 5xx, documented statuses, content types and bodies, schema-invalid
     requests refused, auth enforced), but one: the emulator refuses some schema-valid requests on purpose,
-    for the rules API.md §5 adds to the document (a non-empty ``type``/``action``, at least one identifier,
+    for the rules docs/api-contract.md §5 adds to the document (a non-empty ``type``/``action``, at least one
+    identifier,
     fields that exist in the ODP schema), each with a documented 400."""
     response = call_with_key(case, odp.urls["odp"], odp.keys["odp_private_key"])
     case.validate_response(response, excluded_checks=[positive_data_acceptance])
@@ -96,7 +99,8 @@ def test_answers_conform_to_the_openapi_document(case: schemathesis.Case, odp: E
 @documented_requests.parametrize()
 @EXAMPLES
 def test_key_rules_hold_for_every_request(case: schemathesis.Case, odp: EmulatorHandle) -> None:
-    """API.md §5: the public key gets 401 on the private routes and never on the others; no key or a wrong
+    """docs/api-contract.md §5: the public key gets 401 on the private routes and never on the others; no key
+    or a wrong
     key gets 401 everywhere. Checked before the body is looked at, so it holds for any body."""
     base_url = odp.urls["odp"]
     private = (case.method.upper(), case.path) in PRIVATE_OPERATIONS

@@ -1,4 +1,5 @@
-"""The emulated Profile Store v1.0 (API.md §6), driven over loopback HTTP with plain ``requests``."""
+"""The emulated Profile Store v1.0 (docs/api-contract.md §6), driven over loopback HTTP with plain
+``requests``."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ def body_of(size: int) -> bytes:
 
 def test_body_over_256_kb_is_413_and_at_the_limit_is_accepted(store: Store) -> None:
     """Seed 001: "HTTP 413 REQUEST ENTITY TOO LARGE if request body is > 256KB", read as 256,000 bytes
-    (API.md §3a: the strict reading; 262,144 is ``binary_units``)."""
+    (docs/api-contract.md §3a: the strict reading; 262,144 is ``binary_units``)."""
     headers = {**AUTH, "content-type": "application/json"}
     at_limit = requests.post(f"{store.profiles}/", data=body_of(256_000), headers=headers, timeout=5)
     assert at_limit.status_code == 201
@@ -200,7 +201,8 @@ def test_duplicates_are_found_across_scopes(
     scoped: tuple[Store, ProfileStoreState], duplicate: dict[str, Any]
 ) -> None:
     """Seed 001: duplicated when such a profile "is found in Profile Store" - the whole store, not one
-    scope (API.md §3a: the strict reading; ``profile_store_duplicates="scope"`` is the other)."""
+    scope (docs/api-contract.md §3a: the strict reading; ``profile_store_duplicates="scope"`` is the
+    other)."""
     store, _ = scoped
     store.create(DeviceIds=["d2"], Info={"Email": "ann@example.com"})
     body = {**duplicate, "Scope": OTHER_SCOPE}

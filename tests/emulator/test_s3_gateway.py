@@ -1,4 +1,5 @@
-"""The S3 endpoint answers as the ``optimizely-import`` bucket would (seed 000, API.md §4.4): SigV4 with the
+"""The S3 endpoint answers as the ``optimizely-import`` bucket would (seed 000, docs/api-contract.md §4.4):
+SigV4 with the
 table's own keys, under the table's own ``s3_path``; anything else is refused before moto sees it."""
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def test_an_unsigned_put_is_access_denied(dcp: Dcp, crm: Table):
 
 
 def test_another_tables_keys_or_path_are_refused(dcp: Dcp, crm: Table):
-    """API.md §4.4: written "with the table's own aws_access_key/aws_secret_key" under its ``s3_path``."""
+    """docs/api-contract.md §4.4: written "with the table's own aws_access_key/aws_secret_key" under its
+    ``s3_path``."""
     other = dcp.table(crm.service_id, "other")
     mine = table_client(dcp, crm.table)
     theirs_path = f"{other['s3_path']}/x.csv"

@@ -1,4 +1,5 @@
-"""DCP bulk upload (API.md §4.4-4.6): a real boto3 upload to moto's S3, then Upload History over HTTP."""
+"""DCP bulk upload (docs/api-contract.md §4.4-4.6): a real boto3 upload to moto's S3, then Upload History
+over HTTP."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def test_rows_update_profiles_and_an_empty_string_cell_writes_an_empty_string(dc
 
 
 def test_an_empty_cell_is_not_a_long_and_fails_the_file(dcp: Dcp, crm: Table):
-    """API.md §3a: "whether an empty cell is a valid long" - not by default; ``empty_cells="no_value"``
+    """docs/api-contract.md §3a: "whether an empty cell is a valid long" - not by default;
+    ``empty_cells="no_value"``
     reads it as "leave the stored value alone"."""
     write = {"data": {"segment": "a", "orders": 1}}
     dcp.profiles("POST", f"customer_profile/{crm.service_id}/{crm.id}/c1", json=write)
@@ -177,7 +179,8 @@ def test_text_that_is_not_utf8_fails(dcp: Dcp, crm: Table):
 
 
 def test_same_name_twice_is_processed_twice_in_upload_order(dcp: Dcp, crm: Table):
-    """API.md §4.5: each new object is processed in upload order (when the first was processed before the
+    """docs/api-contract.md §4.5: each new object is processed in upload order (when the first was processed
+    before the
     second arrived, or reordering is off)."""
     key = upload(dcp, crm, "daily.csv", b"customerId,orders\nc1,1\n")
     finished(dcp, crm)
@@ -295,7 +298,8 @@ def test_a_customer_id_of_spaces_refuses_the_row(dcp: Dcp, crm: Table):
 
 
 def test_files_of_10_gb_or_more_fail_read_as_10_times_10_to_the_9(dcp: Dcp):
-    """Seed 000: "must be under 10GB"; API.md §3a: 10*10**9 bytes (``binary_units``: 10*2**30)."""
+    """Seed 000: "must be under 10GB"; docs/api-contract.md §3a: 10*10**9 bytes (``binary_units``:
+    10*2**30)."""
     from airflow_provider_optimizely.emulator.upload_check import FileRules, check_file
 
     def check(size: int, max_bytes: int) -> bool:
