@@ -13,7 +13,8 @@
 - ``GET config`` / ``PUT config``: the run-time settings (``CONFIG_KEYS``): ``time_scale``,
   ``upload_processing_delay``, ``oauth_access_token_seconds`` and the readings of ambiguous rules
   (``binary_units``, ``empty_cells``, ``value_syntax``, ``profile_store_duplicates``,
-  ``reorder_same_name_uploads``, ``oauth_rotate_refresh_tokens``); a reset restores those of start.
+  ``reorder_same_name_uploads``, ``oauth_rotate_refresh_tokens``, ``profile_store_server_fields``); a
+  reset restores those of start.
 - ``POST oauth/clients``: registers an OAuth client (body ``{"client_id": ...}`` optional) and answers its
   ``client_id``, ``client_secret``, a ``refresh_token`` and a first ``access_token`` with ``expires_in``.
 - ``POST oauth/expire``: every access token issued so far expires now.
@@ -35,6 +36,7 @@ from airflow_provider_optimizely.emulator.common import (
     EmptyCells,
     RateLimit,
     SameNameOrder,
+    ServerSetFields,
     ValueSyntax,
 )
 from airflow_provider_optimizely.emulator.dcp_auth import register_client
@@ -58,6 +60,7 @@ class ConfigChange(BaseModel):
     profile_store_duplicates: DuplicateScope | None = None
     reorder_same_name_uploads: SameNameOrder | None = None
     oauth_rotate_refresh_tokens: bool | None = None
+    profile_store_server_fields: ServerSetFields | None = None
 
 
 CONFIG_KEYS: tuple[str, ...] = tuple(ConfigChange.model_fields)

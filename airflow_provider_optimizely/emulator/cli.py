@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="when pending uploads of one name are processed newest first (default: while DCP has faults)",
     )
     readings.add_argument(
+        "--ignore-server-set-fields",
+        action="store_true",
+        help="Profile Store ignores ProfileId/UpdateTime in a body instead of refusing it",
+    )
+    readings.add_argument(
         "--keep-refresh-tokens",
         action="store_true",
         help="the OAuth token endpoint neither rotates nor revokes refresh tokens",
@@ -168,6 +173,7 @@ def settings_from(args: argparse.Namespace) -> EmulatorSettings:
         profile_store_duplicates="scope" if args.duplicates_per_scope else "store",
         reorder_same_name_uploads=args.reorder_same_name_uploads,
         oauth_rotate_refresh_tokens=not args.keep_refresh_tokens,
+        profile_store_server_fields="ignore" if args.ignore_server_set_fields else "refuse",
     )
 
 

@@ -155,6 +155,7 @@ EmptyCells = Literal["invalid", "no_value"]
 ValueSyntax = Literal["strict", "permissive"]
 DuplicateScope = Literal["store", "scope"]
 SameNameOrder = Literal["fault_mode", "always", "never"]
+ServerSetFields = Literal["refuse", "ignore"]
 
 
 @dataclass
@@ -213,6 +214,8 @@ class EmulatorSettings:
     reorder_same_name_uploads: SameNameOrder = "fault_mode"
     # The token endpoint answers a refresh with a new refresh token and revokes the one used.
     oauth_rotate_refresh_tokens: bool = True
+    # Profile Store bodies that send what the API sets (ProfileId, UpdateTime): refused, or ignored.
+    profile_store_server_fields: ServerSetFields = "refuse"
 
     @property
     def profile_store_max_body_bytes(self) -> int:

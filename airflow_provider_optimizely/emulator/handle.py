@@ -176,7 +176,8 @@ class EmulatorHandle:
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change run-time settings (until the next reset): ``time_scale``, ``upload_processing_delay``,
         ``oauth_access_token_seconds`` and the readings (``binary_units``, ``empty_cells``, ``value_syntax``,
-        ``profile_store_duplicates``, ``reorder_same_name_uploads``, ``oauth_rotate_refresh_tokens``).
+        ``profile_store_duplicates``, ``reorder_same_name_uploads``, ``oauth_rotate_refresh_tokens``,
+        ``profile_store_server_fields``).
         Answers all of them as they now are."""
         result: dict[str, Any] = self._admin("PUT", "config", json=settings)
         return result

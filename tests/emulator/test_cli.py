@@ -138,6 +138,7 @@ def test_time_scale_and_reading_flags_become_settings():
             "--reorder-same-name-uploads",
             "always",
             "--keep-refresh-tokens",
+            "--ignore-server-set-fields",
         ]
     )
     settings = settings_from(args)
@@ -149,6 +150,7 @@ def test_time_scale_and_reading_flags_become_settings():
     )
     assert (settings.profile_store_duplicates, settings.reorder_same_name_uploads) == ("scope", "always")
     assert settings.oauth_rotate_refresh_tokens is False
+    assert settings.profile_store_server_fields == "ignore"
     with pytest.raises(ValueError, match="time-scale"):
         settings_from(build_parser().parse_args(["--time-scale", "0"]))
 

@@ -114,6 +114,13 @@ def test_a_put_may_repeat_its_own_id_but_not_another_nor_the_update_time(store: 
     )
 
 
+def test_ignoring_server_set_fields_is_a_setting(store: Store) -> None:
+    """The other reading of "should be not sent": the fields are dropped, the server's values kept."""
+    store.handle.configure(profile_store_server_fields="ignore")
+    created = store.create(Name="A", ProfileId="mine", UpdateTime="1999-01-01T00:00:00Z")
+    assert created["ProfileId"] != "mine" and created["UpdateTime"] != "1999-01-01T00:00:00Z"
+
+
 def test_get_unknown_profile_or_scope_is_404(store: Store) -> None:
     created = store.create(Name="A")
     assert requests.get(f"{store.profiles}/default/nope", headers=AUTH, timeout=5).status_code == 404
