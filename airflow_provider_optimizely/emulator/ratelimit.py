@@ -124,7 +124,7 @@ class RateLimiter:
             window_start = math.floor(now / window_seconds) * window_seconds
             window = self._windows.get((key, enforced))
             if window is None or (window.start != window_start and now >= window.blocked_until):
-                window = self._windows[(key, enforced)] = _Window(window_start, blocked_until=0.0)
+                window = self._windows[(key, enforced)] = _Window(window_start)
             reset = max(window.start + window_seconds, window.blocked_until)
             allowed = not enforced or (now >= window.blocked_until and window.used < limit.limit)
             if spend and allowed:

@@ -238,13 +238,12 @@ def check_file(
 
 def _cell_value(value: str, attribute: dict[str, Any], rules: FileRules) -> tuple[bool, Any]:
     """(has a value, stored value) of one cell; ``ValueRefused`` when it fits no reading in force."""
-    if value == "" and attribute["datatype"] != "string":
+    if value == "":
         if rules.empty_cells == "no_value":
             return False, None
-        kind = describe(attribute["datatype"], attribute["format"])
-        raise ValueRefused(f"an empty cell is not a {kind}")
-    if value == "" and rules.empty_cells == "no_value":
-        return False, None
+        if attribute["datatype"] != "string":
+            kind = describe(attribute["datatype"], attribute["format"])
+            raise ValueRefused(f"an empty cell is not a {kind}")
     return True, from_text(value, attribute["datatype"], attribute["format"], rules.value_syntax)
 
 
