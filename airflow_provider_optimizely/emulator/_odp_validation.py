@@ -1,4 +1,5 @@
-"""The checks the emulated ODP applies to events, profiles, objects and schema bodies (API.md §5).
+"""The checks the emulated ODP applies to events, profiles, objects and schema bodies (docs/api-contract.md
+§5).
 
 Each check returns a list of problems (``invalids`` entries) instead of raising, so a request hears about
 every problem at once.
@@ -65,8 +66,8 @@ def event_invalids(index: int, event: Any) -> list[dict[str, Any]]:
     out = [invalid(f"unknown key '{key}'") for key in _unknown_keys(event, EVENT_KEYS)]
     if not isinstance(event.get("type"), str) or not event.get("type"):
         out.append(invalid("'type' is required and must be a non-empty string"))
-    if "action" in event and not isinstance(event["action"], str):
-        out.append(invalid("'action' must be a string"))
+    if not isinstance(event.get("action"), str) or not event.get("action"):
+        out.append(invalid("'action' is required and must be a non-empty string"))
     if "data" in event and not isinstance(event["data"], dict):
         out.append(invalid("'data' must be an object"))
     out += [

@@ -1,4 +1,4 @@
-"""``$filter`` and ``$orderBy`` of the emulated Profile Store query (API.md §6), OData style.
+"""``$filter`` and ``$orderBy`` of the emulated Profile Store query (docs/api-contract.md §6), OData style.
 
 Supported: comparisons ``eq ne gt ge lt le`` on a property path (``Info.Email`` or ``Info/Email``),
 combined with ``and``, ``or``, ``not`` and parentheses (operators in any case). Literals: ``'text'``

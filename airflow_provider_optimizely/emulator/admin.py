@@ -10,22 +10,60 @@
 - ``GET received?api=dcp``: per-route request counts, items with duplicates, faults served (every API
   without ``api``).
 - ``GET state/{api}``: what the API stores, as the state file keeps it.
-- ``GET config`` / ``PUT config``: ``{"upload_processing_delay": seconds}``.
+- ``GET config`` / ``PUT config``: the run-time settings (``CONFIG_KEYS``): ``time_scale``,
+  ``upload_processing_delay``, ``oauth_access_token_seconds`` and the readings of ambiguous rules
+  (``binary_units``, ``empty_cells``, ``value_syntax``, ``profile_store_duplicates``,
+  ``reorder_same_name_uploads``, ``oauth_rotate_refresh_tokens``, ``profile_store_server_fields``); a
+  reset restores those of start.
+- ``POST oauth/clients``: registers an OAuth client (body ``{"client_id": ...}`` optional) and answers its
+  ``client_id``, ``client_secret``, a ``refresh_token`` and a first ``access_token`` with ``expires_in``.
+- ``POST oauth/expire``: every access token issued so far expires now.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from airflow_provider_optimizely.emulator._request_body import read_json
-from airflow_provider_optimizely.emulator.common import API_NAMES, ApiError, RateLimit
+from airflow_provider_optimizely.emulator.common import (
+    API_NAMES,
+    ApiError,
+    DuplicateScope,
+    EmptyCells,
+    RateLimit,
+    SameNameOrder,
+    ServerSetFields,
+    ValueSyntax,
+)
+from airflow_provider_optimizely.emulator.dcp_auth import register_client
 from airflow_provider_optimizely.emulator.faults import FaultSpec
 
 if TYPE_CHECKING:
     from airflow_provider_optimizely.emulator.app import Runtime
+
+
+class ConfigChange(BaseModel):
+    """The settings ``PUT config`` may change while the emulator runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_scale: float | None = Field(default=None, gt=0, le=1000)
+    upload_processing_delay: float | None = Field(default=None, ge=0)
+    oauth_access_token_seconds: float | None = Field(default=None, gt=0)
+    binary_units: bool | None = None
+    empty_cells: EmptyCells | None = None
+    value_syntax: ValueSyntax | None = None
+    profile_store_duplicates: DuplicateScope | None = None
+    reorder_same_name_uploads: SameNameOrder | None = None
+    oauth_rotate_refresh_tokens: bool | None = None
+    profile_store_server_fields: ServerSetFields | None = None
+
+
+CONFIG_KEYS: tuple[str, ...] = tuple(ConfigChange.model_fields)
 
 
 def _known_api(api: str) -> str:
@@ -114,18 +152,26 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/config")
     def get_config() -> dict[str, Any]:
-        return {"upload_processing_delay": runtime.settings.upload_processing_delay}
+        return {key: getattr(runtime.settings, key) for key in CONFIG_KEYS}
 
     @router.put("/config")
     async def put_config(request: Request) -> dict[str, Any]:
-        body = await read_json(request)
-        if not isinstance(body, dict) or set(body) - {"upload_processing_delay"}:
-            raise ApiError(400, "config takes upload_processing_delay only")
-        if "upload_processing_delay" in body:
-            delay = body["upload_processing_delay"]
-            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
-                raise ApiError(400, "upload_processing_delay is a number of seconds >= 0")
-            runtime.settings.upload_processing_delay = float(delay)
+        try:
+            change = ConfigChange.model_validate(await read_json(request), strict=False)
+        except ValidationError as exc:
+            raise ApiError(400, f"invalid config: {exc.errors(include_url=False)}") from exc
+        runtime.configure(change.model_dump(exclude_none=True))
         return get_config()
+
+    @router.post("/oauth/clients", status_code=201)
+    async def oauth_client(request: Request) -> dict[str, Any]:
+        body = await read_json(request) if await request.body() else {}
+        if not isinstance(body, dict) or set(body) - {"client_id"}:
+            raise ApiError(400, 'the body is empty or {"client_id": "..."}')
+        return register_client(runtime.state.dcp, runtime.settings, body.get("client_id"))
+
+    @router.post("/oauth/expire")
+    def expire_access_tokens() -> dict[str, int]:
+        return {"expired": runtime.state.dcp.expire_access_tokens(time.time())}
 
     return router

@@ -1,61 +1,45 @@
-"""The emulated DCP v1 REST API (API.md §4.1, §4.2, §4.6), routes relative to ``/dcp/experiment/v1``.
+"""The emulated DCP v1 REST API (docs/api-contract.md §4.1, §4.2, §4.6), routes relative to
+``/dcp/experiment/v1``.
 
-Readings of the contract, where API.md leaves a choice:
+Readings of the contract, where docs/api-contract.md leaves a choice:
 
-- **Auth.** ``Token: <token>`` or ``Authorization: Bearer <token>``; missing or wrong: 401 (v2 body).
+- **Auth.** ``dcp_auth``: a classic ``Token:``, or an unexpired OAuth access token as ``Bearer``; anything
+  else 401 (v2 body).
 - **Bodies.** A body must be a JSON object with only the fields the route documents; an unknown or
   read-only field answers 400 naming it, so a client that sends a typo learns it here, not in production.
 - **One service per account.** A second ``POST dcp_services`` answers **409** naming the existing one.
   Creating the service also creates its Optimizely table (``is_optimizely=true``, cookie
   ``optimizelyEndUserId``), the table aliases point from.
-- **Archiving.** ``DELETE`` on a table or an attribute archives it (204; again: 204). Archived objects are
-  still listed and readable, with ``archived: true``; they can't be changed (400), and their profile
-  values can't be read or written. An attribute name is unique among the table's live attributes, so
+- **Archiving.** ``DELETE`` on a table or an attribute archives it (204). An archived table is still
+  listed and readable (``archived: true``), can't be changed (400), and a second DELETE answers 204. An
+  archived attribute "can't be read or written" (docs/api-contract.md §4.2): ``GET`` of it answers 404,
+  ``PUT`` and ``DELETE`` 400, its profile values are neither read nor written; lists still show it with
+  ``archived: true``, so a client that forgets to filter meets it. An attribute name is unique among the
+  table's live attributes, so
   "archive and create anew" works; the name ``customerId`` (any case) is taken by the upload key column.
   The Optimizely table can't be deleted.
 - **PUT** changes only: a service's ``name``; a table's ``name``, ``description``,
   ``keyfield_locator_type``/``keyfield_locator_name``; an attribute's ``description``. Read-only fields
   may be sent back unchanged; a different value answers 400.
-- Lists are paginated (API.md §3) and ordered by id; Upload History newest first.
+- Lists are paginated (docs/api-contract.md §3) and ordered by id; Upload History newest first.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from airflow_provider_optimizely.emulator._request_body import read_json_object, same_secret
+from airflow_provider_optimizely.emulator._request_body import read_json_object
 from airflow_provider_optimizely.emulator.common import ApiError, EmulatorSettings, Received, paginate
+from airflow_provider_optimizely.emulator.dcp_auth import token_auth
 from airflow_provider_optimizely.emulator.dcp_state import DcpState, now_iso
 from airflow_provider_optimizely.emulator.dcp_values import DATATYPES, DATETIME_FORMATS
 
 KEYFIELD_LOCATOR_TYPES = ("cookie", "query parameter", "js_variable", "uid")
 KEYFIELD_LOCATOR_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z_0-9$]*$")
-
-
-def token_auth(settings: EmulatorSettings) -> Callable[..., None]:
-    """A dependency that accepts the DCP token as ``Token:`` or as ``Authorization: Bearer``."""
-
-    def check_token(
-        token: str | None = Header(default=None), authorization: str | None = Header(default=None)
-    ) -> None:
-        given = token
-        if given is None and authorization is not None:
-            scheme, _, value = authorization.partition(" ")
-            given = value.strip() if scheme.lower() == "bearer" else None
-        if given is None:
-            raise ApiError(
-                401,
-                "authentication required: send 'Token: <token>' or 'Authorization: Bearer <token>'",
-            )
-        if not same_secret(given, settings.dcp_token):
-            raise ApiError(401, "the token is not valid for this account")
-
-    return check_token
 
 
 async def json_object(
@@ -134,7 +118,7 @@ def accepted(body: dict[str, Any]) -> JSONResponse:
 
 def create_router(state: DcpState, settings: EmulatorSettings, received: Received) -> APIRouter:
     """Services, tables, attributes and Upload History; ``received`` is counted by the middleware."""
-    router = APIRouter(dependencies=[Depends(token_auth(settings))])
+    router = APIRouter(dependencies=[Depends(token_auth(state, settings))])
 
     def service_of(service_id: str) -> dict[str, Any]:
         service = state.services.get(parse_id(service_id, "DCP service"))
@@ -152,6 +136,12 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
         attribute = state.attributes.get(parse_id(attribute_id, "attribute"))
         if attribute is None:
             raise ApiError(404, f"no attribute with id {attribute_id}")
+        return attribute
+
+    def live_attribute(attribute_id: str) -> dict[str, Any]:
+        attribute = attribute_of(attribute_id)
+        if attribute["archived"]:
+            raise ApiError(400, f"attribute {attribute['id']} is archived: it can't be written")
         return attribute
 
     # --- services ------------------------------------------------------------------------------
@@ -288,16 +278,17 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
     @router.get("/dcp_datasource_attributes/{attribute_id}")
     def get_attribute(attribute_id: str) -> dict[str, Any]:
         with state.lock:
-            return dict(attribute_of(attribute_id))
+            attribute = attribute_of(attribute_id)
+            if attribute["archived"]:
+                raise ApiError(404, f"attribute {attribute_id} is archived: it can't be read")
+            return dict(attribute)
 
     @router.put("/dcp_datasource_attributes/{attribute_id}")
     async def update_attribute(attribute_id: str, request: Request) -> JSONResponse:
         body = await read_json_object(request)
         with state.lock:
-            attribute = attribute_of(attribute_id)
+            attribute = live_attribute(attribute_id)
             check_put_fields(body, attribute, ("description",))
-            if attribute["archived"]:
-                raise ApiError(400, f"attribute {attribute['id']} is archived and can't change")
             if "description" in body:
                 attribute["description"] = text_field(body, "description", required=False)
                 attribute["last_modified"] = now_iso()
@@ -306,10 +297,9 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
     @router.delete("/dcp_datasource_attributes/{attribute_id}")
     def archive_attribute(attribute_id: str) -> Response:
         with state.lock:
-            attribute = attribute_of(attribute_id)
-            if not attribute["archived"]:
-                attribute["archived"] = True
-                attribute["last_modified"] = now_iso()
+            attribute = live_attribute(attribute_id)
+            attribute["archived"] = True
+            attribute["last_modified"] = now_iso()
         return Response(status_code=204)
 
     # --- Upload History ------------------------------------------------------------------------

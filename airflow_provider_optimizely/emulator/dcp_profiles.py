@@ -1,10 +1,12 @@
-"""The emulated DCP profile and alias API (API.md §4.3), routes relative to ``/dcp/profile-api``.
+"""The emulated DCP profile and alias API (docs/api-contract.md §4.3), routes relative to
+``/dcp/profile-api``.
 
-Readings of the contract, where API.md leaves a choice:
+Readings of the contract, where docs/api-contract.md leaves a choice:
 
-- Same auth as the REST API (``Token`` or ``Authorization: Bearer``).
+- Same auth as the REST API (``dcp_auth``).
 - ``POST customer_profile/...`` answers 201 with the whole stored profile after the write (sent values
-  overwrite, others stay). ``data`` must name at least one attribute. Values follow ``dcp_values``; one
+  overwrite, others stay). ``data`` must name at least one attribute. Values follow ``dcp_values`` (JSON
+  values of the attribute's own type, under the ``value_syntax`` setting); one
   unknown, archived or ill-typed attribute refuses the whole write (400, every problem in the message).
 - An unknown service, table (or one of another service, or archived) or customer answers 404.
 - ``alias``: ``optimizelyDatasourceId`` must be the service's Optimizely table (else 400). ``data`` maps
@@ -25,13 +27,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from airflow_provider_optimizely.emulator.common import ApiError, EmulatorSettings, Received, item_fingerprint
-from airflow_provider_optimizely.emulator.dcp import json_object, parse_id, token_auth
+from airflow_provider_optimizely.emulator.dcp import json_object, parse_id
+from airflow_provider_optimizely.emulator.dcp_auth import token_auth
 from airflow_provider_optimizely.emulator.dcp_state import DcpState
 from airflow_provider_optimizely.emulator.dcp_values import ValueRefused, describe, from_json
 
 
 def create_router(state: DcpState, settings: EmulatorSettings, received: Received) -> APIRouter:
-    router = APIRouter(dependencies=[Depends(token_auth(settings))])
+    router = APIRouter(dependencies=[Depends(token_auth(state, settings))])
 
     def live_table(service_id: str, table_id: str) -> dict[str, Any]:
         """The table, checked to belong to the service and not to be archived (call under the lock)."""
@@ -73,7 +76,9 @@ def create_router(state: DcpState, settings: EmulatorSettings, received: Receive
                     problems.append(f"{name!r} is not a registered attribute of table {table['id']}")
                     continue
                 try:
-                    values[attribute["id"]] = from_json(value, attribute["datatype"], attribute["format"])
+                    values[attribute["id"]] = from_json(
+                        value, attribute["datatype"], attribute["format"], settings.value_syntax
+                    )
                 except ValueRefused as exc:
                     kind = describe(attribute["datatype"], attribute["format"])
                     problems.append(f"{name!r} ({kind}): {exc}")

@@ -56,6 +56,11 @@ class DcpState:
             self.aliases: dict[int, dict[str, dict[int, str]]] = {}
             # table id -> Upload History entries, oldest first
             self.uploads: dict[int, list[dict[str, Any]]] = {}
+            # OAuth 2.0 (dcp_auth): client id -> secret, live refresh token -> client id, access token ->
+            # the Unix time it expires
+            self.oauth_clients: dict[str, str] = {}
+            self.refresh_tokens: dict[str, str] = {}
+            self.access_tokens: dict[str, float] = {}
 
     def new_id(self) -> int:
         with self.lock:
@@ -184,6 +189,23 @@ class DcpState:
                 "customerId": customer_id,
             }
 
+    # --- OAuth access tokens ---------------------------------------------------------------------
+
+    def add_access_token(self, token: str, expires_at: float) -> None:
+        with self.lock:
+            self.access_tokens[token] = expires_at
+
+    def access_token_expiry(self, token: str) -> float | None:
+        with self.lock:
+            return self.access_tokens.get(token)
+
+    def expire_access_tokens(self, at: float) -> int:
+        """Make every access token expire at ``at`` (a test's shortcut to the end of their lifetime)."""
+        with self.lock:
+            for token in self.access_tokens:
+                self.access_tokens[token] = min(self.access_tokens[token], at)
+            return len(self.access_tokens)
+
     # --- Upload History --------------------------------------------------------------------------
 
     def seen_versions(self) -> set[str]:
@@ -218,6 +240,11 @@ class DcpState:
                     for user_id, data in users.items()
                 ],
                 "uploads": [entry for entries in self.uploads.values() for entry in entries],
+                "oauth": {
+                    "clients": dict(self.oauth_clients),
+                    "refresh_tokens": dict(self.refresh_tokens),
+                    "access_tokens": dict(self.access_tokens),
+                },
             }
 
     @classmethod
@@ -237,4 +264,8 @@ class DcpState:
             state.aliases.setdefault(alias["service_id"], {})[alias["optimizely_user_id"]] = mapping
         for entry in data.get("uploads", []):
             state.uploads.setdefault(entry["table_id"], []).append(entry)
+        oauth = data.get("oauth", {})
+        state.oauth_clients = dict(oauth.get("clients", {}))
+        state.refresh_tokens = dict(oauth.get("refresh_tokens", {}))
+        state.access_tokens = {k: float(v) for k, v in oauth.get("access_tokens", {}).items()}
         return state

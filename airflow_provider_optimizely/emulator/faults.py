@@ -7,7 +7,8 @@ A fault spec (JSON through ``PUT /_emulator/faults``, or ``--fault`` on the comm
      "drop_rate": 0.02,                                # close the connection without an answer
      "delay_seconds": 0.5, "delay_rate": 1.0,          # answer late (a share of requests, all by default)
      "next": ["503", "drop"],                          # then these outcomes, in order, before the rates
-     "retry_after": 1,                                 # Retry-After of the injected 429s and 503s
+     "retry_after": 1,                                 # Retry-After of the injected 429s and 503s,
+                                                       # vendor seconds (DCP's is at least 60)
      "seed": 1}                                        # a seeded draw, so a test is repeatable
 
 ``route`` is ``"METHOD /template"`` relative to the API's prefix, as ``Received`` counts it
@@ -195,6 +196,11 @@ class FaultBoard:
             return [
                 active.spec.model_dump() | {"next": list(active.queued)} for active in self._active.values()
             ]
+
+    def active_for(self, api: str) -> bool:
+        """Whether any fault is set for ``api`` (the emulator is misbehaving on purpose there)."""
+        with self._lock:
+            return any(key[0] == api for key in self._active)
 
     def decide(self, api: str, route: str, concrete: str) -> Outcome:
         with self._lock:

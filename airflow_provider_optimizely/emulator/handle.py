@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-# The default connection ids of API.md §2 and their connection types.
+# The default connection ids of docs/api-contract.md §2 and their connection types.
 CONNECTION_TYPES = {
     "optimizely_default": "optimizely",
     "optimizely_odp_default": "optimizely_odp",
@@ -32,6 +32,7 @@ class EmulatorHandle:
         self.urls = {
             "dcp": f"{self.base_url}/dcp/experiment/v1",
             "dcp_profiles": f"{self.base_url}/dcp/profile-api",
+            "dcp_oauth_token": f"{self.base_url}/dcp/oauth2/token",
             "odp": f"{self.base_url}/odp/v3",
             "profile_store": f"{self.base_url}/profile-store",
             "optimove": f"{self.base_url}/optimove/api/data-connections/v1",
@@ -91,10 +92,30 @@ class EmulatorHandle:
             f"AIRFLOW_CONN_{conn_id.upper()}": self.connection_json(conn_id) for conn_id in CONNECTION_TYPES
         }
 
+    def oauth_connection(self, conn_id_or_type: str = "optimizely", **issued: str) -> dict[str, Any]:
+        """The DCP connection for OAuth 2.0 (``auth_scheme: oauth``): a client registered here, its refresh
+        token, a first access token in ``password``, the token URL. ``issued`` reuses ``issue_oauth_token``'s
+        answer instead of registering a new client."""
+        grant = issued or self.issue_oauth_token()
+        connection = self.connection(conn_id_or_type)
+        if connection["conn_type"] != "optimizely":
+            raise KeyError("OAuth 2.0 is DCP's (the optimizely connection type)")
+        connection["password"] = grant["access_token"]
+        connection["extra"] = {
+            **connection["extra"],
+            "auth_scheme": "oauth",
+            "oauth_refresh_token": grant["refresh_token"],
+            "oauth_client_id": grant["client_id"],
+            "oauth_client_secret": grant["client_secret"],
+            "oauth_token_url": self.urls["dcp_oauth_token"],
+        }
+        return connection
+
     def s3_client(self, access_key: str, secret_key: str) -> Any:
-        """A boto3 S3 client on the emulator's S3 endpoint. moto takes any key; a table's own keys upload as
-        a customer would."""
+        """A boto3 S3 client on the emulator's S3 endpoint, signing with the given keys: a table's own keys
+        upload as a customer would; any other key is refused as S3 would refuse it."""
         import boto3  # here, not at the top: this module must stay light (see above)
+        from botocore.config import Config
 
         return boto3.client(
             "s3",
@@ -102,7 +123,12 @@ class EmulatorHandle:
             region_name=self.s3_region,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
+            config=Config(s3={"addressing_style": "path"}),
         )
+
+    def s3_admin_client(self) -> Any:
+        """An S3 client with the emulator's own keys: it may look at (and change) the whole bucket."""
+        return self.s3_client(self.keys["s3_admin_access_key"], self.keys["s3_admin_secret_key"])
 
     # --- admin -----------------------------------------------------------------------------------
 
@@ -138,8 +164,38 @@ class EmulatorHandle:
         self._admin("PUT", "rate_limits", json={target: value})
 
     def set_processing_delay(self, seconds: float) -> None:
-        """How long an uploaded file stays ``pending`` in Upload History (until the next reset)."""
-        self._admin("PUT", "config", json={"upload_processing_delay": seconds})
+        """How long (vendor seconds, scaled by the time scale) an uploaded file stays ``pending`` in Upload
+        History, until the next reset."""
+        self.configure(upload_processing_delay=seconds)
+
+    def set_time_scale(self, factor: float) -> None:
+        """Real seconds per vendor second (until the next reset): ``0.01`` turns DCP's 60 s ``Retry-After``
+        into 0.6 s, a one-hour token into 36 s, the ODP 10/s window into 10 ms."""
+        self.configure(time_scale=factor)
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change run-time settings (until the next reset): ``time_scale``, ``upload_processing_delay``,
+        ``oauth_access_token_seconds`` and the readings (``binary_units``, ``empty_cells``, ``value_syntax``,
+        ``profile_store_duplicates``, ``reorder_same_name_uploads``, ``oauth_rotate_refresh_tokens``,
+        ``profile_store_server_fields``).
+        Answers all of them as they now are."""
+        result: dict[str, Any] = self._admin("PUT", "config", json=settings)
+        return result
+
+    def config(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._admin("GET", "config")
+        return result
+
+    def issue_oauth_token(self, client_id: str | None = None) -> dict[str, Any]:
+        """Register an OAuth client with DCP's token endpoint and grant it access, as an app's user would:
+        ``{client_id, client_secret, refresh_token, access_token, token_type, expires_in, token_url}``."""
+        body = {"client_id": client_id} if client_id else None
+        grant: dict[str, Any] = self._admin("POST", "oauth/clients", json=body)
+        return {**grant, "token_url": self.urls["dcp_oauth_token"]}
+
+    def expire_oauth_access_tokens(self) -> int:
+        """Every OAuth access token issued so far expires now (their next use is a 401); answers how many."""
+        return int(self._admin("POST", "oauth/expire")["expired"])
 
     def received(self, api: str) -> dict[str, Any]:
         """``{"requests": {route: n}, "items": {kind: {total, distinct, duplicates}}, "faults": {...}}``."""

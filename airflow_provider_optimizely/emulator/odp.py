@@ -1,30 +1,35 @@
-"""The emulated ODP REST v3 (API.md §5), routes relative to ``/odp/v3``; they conform to odp-openapi.yaml.
+"""The emulated ODP REST v3 (docs/api-contract.md §5), routes relative to ``/odp/v3``; they conform to
+odp-openapi.yaml.
 
-Readings of the contract, where API.md and the OpenAPI leave a choice:
+Readings of the contract, where docs/api-contract.md and the OpenAPI leave a choice:
 
-- **Keys.** ``x-api-key`` carries the public or the private key. The public key may only send data
-  (``POST /events``, ``/profiles``, ``/objects/{type}``); on a read or a schema change it gets **401**
-  (the only auth status the OpenAPI documents), message "this route needs the private API key".
+- **Keys.** ``x-api-key`` carries the public or the private key. Per the OpenAPI document's ``security``:
+  ``POST /events``, ``POST /objects/{type}`` and ``GET /objects/{type}/{id}`` take the public key (the
+  private one too); ``POST /profiles``, ``GET /profiles/...``, every ``/schema`` route and ``/segments``
+  need the private key, and the public key gets **401** there (the only auth status the OpenAPI
+  documents), message "this route needs the private API key".
 - **All or nothing.** A batch of events, profiles or objects with one invalid item is refused whole
   (400 with every problem in ``invalids``) and nothing of it is stored or recorded, so a client that
   resends its batch never creates duplicates. More than 500 items: 400 with the v2 body.
-- **Events.** An array (a single object is accepted as an array of one); each event needs a non-empty
-  ``type`` and ``identifiers`` with at least one non-empty string value (``action`` is optional, as in
-  API.md). Unknown top-level keys are refused.
+- **Events.** An array (the OpenAPI's request body; a bare object is 400); each event needs a
+  non-empty ``type`` and ``action`` (``EventInput.required``) and ``identifiers`` with at least one
+  non-empty string value. Unknown top-level keys are refused.
   Invalid: ``{"detail": {"invalids": [{"event": i, "message"}]}}``.
 - **Schema.** The ``customers`` object exists from the start with the Profile fields of the OpenAPI
   (``email``, ``customer_id``, ``vuid``, ``first_name``, ``last_name``, ``city``, ``state``, ``country``,
   ``zip_code``, all strings). Object and field names match ``^[a-z][a-z0-9_]{0,63}$``. A duplicate object
   type or field name answers 400 with ``invalids`` reason "already exists" (400, not 409, because the
   OpenAPI documents no 409 for these routes). Invalid: ``{"detail": {"invalids": [{"field", "reason"}]}}``.
-- **Profiles.** Identifier names and attribute names must be fields of ``customers`` (unknown: 400,
-  ``invalids`` naming the field, plus ``profile``: the item's index); values must match the field's
-  type (timestamp: ISO 8601 text or Unix seconds); ``null`` clears an attribute; an ``email`` identifier
-  must look like an address. A profile is found by any of its identifiers; when identifiers point at
-  several stored profiles, they are merged into the first (ODP's identity resolution).
-- **Objects.** The object type must exist in the schema and not be ``customers`` (profiles go through
-  ``/profiles``); an unknown type answers 400 (the OpenAPI documents no 404 on that POST). Fields must
-  exist on the type; an upsert merges fields.
+- **Profiles.** One ``ProfileInput`` object (the OpenAPI), or an array of them (docs/api-contract.md).
+  Identifier names
+  and attribute names must be fields of ``customers`` (unknown: 400, ``invalids`` naming the field, plus
+  ``profile``: the item's index); values must match the field's type (timestamp: ISO 8601 text or Unix
+  seconds); ``null`` clears an attribute; an ``email`` identifier must look like an address. A profile is
+  found by any of its identifiers; when identifiers point at several stored profiles, they are merged into
+  the first (ODP's identity resolution).
+- **Objects.** An array (a bare object is 400). The object type must exist in the schema and not be
+  ``customers`` (profiles go through ``/profiles``); an unknown type answers 400 (the OpenAPI documents
+  no 404 on that POST). Fields must exist on the type; an upsert merges fields.
 - **Segments.** ``all_customers`` always exists and counts the stored profiles; others can be loaded with
   the state (``from_dict``).
 - The state keeps the last 10,000 accepted events (and a total); ``Received`` counts every one.
@@ -166,8 +171,13 @@ class OdpState:
         self.identity.update({pair: pid for pair in target["identifiers"].items()})
 
 
-def _as_batch(body: Any, what: str) -> list[Any]:
-    items = body if isinstance(body, list) else [body]
+def _as_batch(body: Any, what: str, *, bare_object: bool = False) -> list[Any]:
+    """The items of a batch body: an array (or, where ``bare_object``, one object alone)."""
+    if not isinstance(body, list):
+        if not (bare_object and isinstance(body, dict)):
+            raise ApiError(400, f"the body must be a JSON array of {what}")
+        body = [body]
+    items = body
     if not items:
         raise ApiError(400, f"no {what} in the request")
     if len(items) > MAX_ITEMS_PER_REQUEST:
@@ -194,10 +204,10 @@ def _auth(settings: EmulatorSettings, *, private: bool) -> Callable[..., None]:
 
 def create_router(state: OdpState, settings: EmulatorSettings, received: Received) -> APIRouter:
     """The ODP v3 routes; mount under ``/odp/v3``."""
-    # One router whose routes each name their key: the public key may send data, the rest needs the
-    # private one. (Not two nested routers: the traffic layer reads the routes of one router.)
+    # One router whose routes each name their key, as the OpenAPI document's ``security`` does. (Not two
+    # nested routers: the traffic layer reads the routes of one router.)
     router = APIRouter()
-    send = [Depends(_auth(settings, private=False))]
+    public = [Depends(_auth(settings, private=False))]
     private = [Depends(_auth(settings, private=True))]
 
     def accepted(status: int = 202, title: str = "Accepted") -> JSONResponse:
@@ -205,7 +215,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
             {"title": title, "status": status, "timestamp": iso_utc(utc_now())}, status_code=status
         )
 
-    @router.post("/events", status_code=202, dependencies=send)
+    @router.post("/events", status_code=202, dependencies=public)
     async def send_events(request: Request) -> JSONResponse:
         events = _as_batch(await read_json(request), "events")
         invalids = [problem for i, event in enumerate(events) for problem in check.event_invalids(i, event)]
@@ -217,9 +227,9 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
         received.add_items("odp_events", [item_fingerprint(e) for e in events])
         return accepted()
 
-    @router.post("/profiles", dependencies=send)
+    @router.post("/profiles", dependencies=private)
     async def upsert_profiles(request: Request) -> JSONResponse:
-        profiles = _as_batch(await read_json(request), "profiles")
+        profiles = _as_batch(await read_json(request), "profiles", bare_object=True)
         with state.lock:
             fields = state.schema[CUSTOMERS]["fields"]
             invalids = [p for i, prof in enumerate(profiles) for p in check.profile_invalids(i, prof, fields)]
@@ -230,7 +240,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
         received.add_items("odp_profiles", [item_fingerprint(p) for p in profiles])
         return accepted(200, "OK")
 
-    @router.post("/objects/{object_type}", status_code=202, dependencies=send)
+    @router.post("/objects/{object_type}", status_code=202, dependencies=public)
     async def upsert_objects(object_type: str, request: Request) -> JSONResponse:
         items = _as_batch(await read_json(request), "objects")
         now = iso_utc(utc_now())
@@ -268,7 +278,7 @@ def create_router(state: OdpState, settings: EmulatorSettings, received: Receive
             profile = {k: v for k, v in profile.items() if k in wanted}
         return profile
 
-    @router.get("/objects/{object_type}/{object_id}", dependencies=private)
+    @router.get("/objects/{object_type}/{object_id}", dependencies=public)
     def get_object(object_type: str, object_id: str) -> dict[str, Any]:
         with state.lock:
             obj = state.objects.get(object_type, {}).get(object_id)

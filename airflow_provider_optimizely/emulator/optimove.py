@@ -1,7 +1,7 @@
-"""The emulated Optimove Data Connections API (API.md §7), routes relative to
+"""The emulated Optimove Data Connections API (docs/api-contract.md §7), routes relative to
 ``/optimove/api/data-connections/v1``.
 
-Readings of the contract, where API.md and seed 003 leave a choice:
+Readings of the contract, where docs/api-contract.md and seed 003 leave a choice:
 
 - **Auth.** Both ``x-api-key`` and ``x-brand-key`` must match; either wrong or missing answers 401 with
   the v2 body. Unknown connection uuid: 404. Success answers are 200 (the seed's script checks 200).
@@ -12,7 +12,8 @@ Readings of the contract, where API.md and seed 003 leave a choice:
   every record is an object whose primary-key field holds a non-null string or number (else 400 naming
   the record's index). Records are matched on the key's text, so ``1`` and ``"1"`` are the same record.
   ``ttl_seconds`` is null (never expires) or an integer >= 1; expiry is applied on read (``to_dict``).
-- **Batches** (seed 003 says only that large datasets are split "using the batch_uuid parameter"; API.md
+- **Batches** (seed 003 says only that large datasets are split "using the batch_uuid parameter";
+  docs/api-contract.md
   adds ``batch_completed=false`` on every request but the last). Reading: the records of a request with
   ``batch_completed=false`` are *staged* under (connection, ``batch_uuid``) and invisible; the request
   with ``batch_completed=true`` and the same ``batch_uuid`` applies the staged records and its own, in

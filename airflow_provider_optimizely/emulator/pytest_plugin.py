@@ -1,7 +1,9 @@
 """Pytest fixtures that run the Optimizely emulator (loaded through the ``pytest11`` entry point).
 
 - ``optimizely_emulator`` (session): moto's S3 server and the emulator on free loopback ports; yields an
-  ``EmulatorHandle`` and stops both at the end of the session.
+  ``EmulatorHandle`` and stops both at the end of the session. It runs at ``TEST_TIME_SCALE``: every
+  announced wait and window is a hundredth of the vendor's (DCP's 60 s ``Retry-After`` is 0.6 s, ODP's
+  10 profiles a second are 10 per 10 ms), so the rules hold and the tests stay fast.
 - ``emulator`` (function): the same handle, with the state, the S3 bucket and the faults reset first.
 - ``emulator_connections`` (function): ``AIRFLOW_CONN_*`` for the four default connection ids, pointing
   at the emulator (undone after the test); yields ``{conn_id: connection JSON}``.
@@ -21,6 +23,8 @@ from airflow_provider_optimizely.emulator.handle import CONNECTION_TYPES, Emulat
 
 __all__ = ["EmulatorHandle", "emulator", "emulator_connections", "optimizely_emulator", "run_emulator"]
 
+TEST_TIME_SCALE = 0.01
+
 
 def run_emulator(*args: Any, **kwargs: Any) -> Any:
     """``server.run_emulator``, imported on first use."""
@@ -34,7 +38,7 @@ def optimizely_emulator() -> Iterator[EmulatorHandle]:
     from airflow_provider_optimizely.emulator.common import EmulatorSettings
 
     # Poll S3 often: tests wait on Upload History, and an idle poll costs one listing.
-    with run_emulator(EmulatorSettings(upload_poll_interval=0.05)) as handle:
+    with run_emulator(EmulatorSettings(upload_poll_interval=0.05, time_scale=TEST_TIME_SCALE)) as handle:
         yield handle
 
 

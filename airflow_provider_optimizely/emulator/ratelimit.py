@@ -1,10 +1,21 @@
-"""Rate limits per API (or per route), as API.md §3 describes them: ``X-RateLimit-*`` headers and 429.
+"""Rate limits per API (or per route), as docs/api-contract.md §3 describes them: ``X-RateLimit-*`` headers
+and 429.
+
+Every answer of every emulated API carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset`` (seed 004: "Every response contains three headers"), whether or not a limit is
+enforced. A route with an enforced budget reports that budget and answers 429 + ``Retry-After`` past it;
+any other route reports ``ANNOUNCED_BUDGET``, counted per API, and never refuses.
+
+Published limits, enforced from the start (``PUBLISHED_RATE_LIMITS``): ODP ``POST /profiles`` 10
+requests a second. Nothing else is published for these APIs (seed 004's 100 a minute is the v2 REST
+API's, which none of them is), so nothing else is enforced unless asked (``--rate-limit`` or ``PUT
+/_emulator/rate_limits``).
 
 Fixed windows aligned to the epoch (a 60 s window resets on the minute), so ``X-RateLimit-Reset`` is the
-same instant for every client. Published limits (API.md §3), which the emulator applies only when asked
-(``--rate-limit``, or ``PUT /_emulator/rate_limits``) so that tests run at full speed: v2 REST
-``100/60`` per account; ODP profiles ``odp:POST /profiles=10/1``; ODP events and objects none; DCP
-unpublished.
+same instant for every client. Windows are in vendor seconds, scaled by the settings' ``time_scale``.
+DCP asks for at least 60 s before a retry (docs/api-contract.md §3): past a DCP budget the route stays
+refused until
+that ``Retry-After`` has passed, and ``X-RateLimit-Reset`` says so.
 """
 
 from __future__ import annotations
@@ -15,7 +26,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from airflow_provider_optimizely.emulator.common import API_NAMES, RateLimit
+from airflow_provider_optimizely.emulator.common import (
+    ANNOUNCED_BUDGET,
+    API_NAMES,
+    DCP_MIN_RETRY_AFTER,
+    RateLimit,
+    instant_text,
+    seconds_text,
+)
+
+Key = tuple[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -36,28 +56,44 @@ def parse_target(target: str) -> tuple[str, str | None]:
     return api, f"{method.upper()} {path.strip()}"
 
 
+@dataclass
+class _Window:
+    start: float
+    used: int = 0
+    blocked_until: float = 0.0
+
+
 class RateLimiter:
     """The budgets in force and what each window has used; thread-safe, changeable at run time."""
 
     def __init__(
-        self, initial: dict[str, RateLimit] | None = None, clock: Callable[[], float] = time.time
+        self,
+        initial: dict[str, RateLimit] | None = None,
+        clock: Callable[[], float] = time.time,
+        time_scale: Callable[[], float] = lambda: 1.0,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self._time_scale = time_scale
         self._initial = {parse_target(target): limit for target, limit in (initial or {}).items()}
-        self._limits: dict[tuple[str, str | None], RateLimit] = {}
-        self._used: dict[tuple[str, str | None], tuple[float, int]] = {}  # key -> (window start, used)
+        self._limits: dict[Key, RateLimit] = {}
+        self._windows: dict[tuple[Key, bool], _Window] = {}
         self.restore()
 
     def restore(self) -> None:
         with self._lock:
             self._limits = dict(self._initial)
-            self._used = {}
+            self._windows = {}
+
+    def forget_windows(self) -> None:
+        """Start every window afresh (the time scale changed, so the old ones mean nothing)."""
+        with self._lock:
+            self._windows = {}
 
     def set(self, target: str, limit: RateLimit | None) -> None:
         key = parse_target(target)
         with self._lock:
-            self._used.pop(key, None)
+            self._windows.pop((key, True), None)
             if limit is None:
                 self._limits.pop(key, None)
             else:
@@ -73,28 +109,40 @@ class RateLimiter:
                 for (api, route), lim in self._limits.items()
             }
 
-    def take(self, api: str, route: str) -> Verdict | None:
-        """Spend one request of the budget that applies; None when the API has no limit."""
+    def take(self, api: str, route: str, *, spend: bool = True) -> Verdict:
+        """Spend one request of the budget that applies (``spend=False``: only read it, for an answer
+        that never reached the route) and say whether it may be served, with the headers to send."""
+        scale = self._time_scale()
         with self._lock:
-            key = (api, route) if (api, route) in self._limits else (api, None)
-            limit = self._limits.get(key)
-            if limit is None:
-                return None
+            key: Key = (api, route) if (api, route) in self._limits else (api, None)
+            enforced = key in self._limits
+            limit = self._limits[key] if enforced else ANNOUNCED_BUDGET
+            if not enforced:
+                key = (api, None)
             now = self._clock()
-            window_start = math.floor(now / limit.window_seconds) * limit.window_seconds
-            start, used = self._used.get(key, (window_start, 0))
-            if start != window_start:
-                used = 0
-            reset = window_start + limit.window_seconds
-            allowed = used < limit.limit
-            if allowed:
-                used += 1
-            self._used[key] = (window_start, used)
+            window_seconds = limit.window_seconds * scale
+            window_start = math.floor(now / window_seconds) * window_seconds
+            window = self._windows.get((key, enforced))
+            if window is None or (window.start != window_start and now >= window.blocked_until):
+                window = self._windows[(key, enforced)] = _Window(window_start)
+            reset = max(window.start + window_seconds, window.blocked_until)
+            allowed = not enforced or (now >= window.blocked_until and window.used < limit.limit)
+            if spend and allowed:
+                window.used += 1
+            retry_after = 0.0
+            if not allowed:
+                wait = reset - now
+                if api == "dcp":
+                    wait = max(wait, DCP_MIN_RETRY_AFTER * scale)
+                retry_after = wait
+                window.blocked_until = max(window.blocked_until, now + wait)
+                reset = window.blocked_until
+            remaining = max(0, limit.limit - window.used) if allowed or not enforced else 0
         headers = {
             "X-RateLimit-Limit": str(limit.limit),
-            "X-RateLimit-Remaining": str(limit.limit - used),
-            "X-RateLimit-Reset": str(math.ceil(reset)),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": instant_text(reset, scale),
         }
         if not allowed:
-            headers["Retry-After"] = str(max(1, math.ceil(reset - now)))
+            headers["Retry-After"] = seconds_text(retry_after, scale)
         return Verdict(allowed, headers)

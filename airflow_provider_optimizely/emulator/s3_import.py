@@ -6,6 +6,12 @@ lists the versions under ``dcp/``, records every new one under a live table as `
 Upload History (in upload order), and once ``upload_processing_delay`` has passed moves it to
 ``processing`` and then ``processed`` or ``failed`` (``upload_check``). Processed files are recorded in
 ``Received`` as items of kind ``dcp_uploads`` keyed by S3 key.
+
+Seed 000: "Uploading multiple files with the same name to the same S3 path can cause the files to be
+processed out of order". When ``reorder_same_name`` says so (the ``reorder_same_name_uploads`` setting:
+by default while DCP has faults set), versions of one key that wait together are processed newest first,
+so the older content lands last, as the vendor warns; otherwise everything goes in upload order
+(docs/api-contract.md §4.5).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -22,21 +29,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_optimizely.emulator.common import EmulatorSettings, Received
 from airflow_provider_optimizely.emulator.dcp_state import DcpState, now_iso
-from airflow_provider_optimizely.emulator.upload_check import FileReport, Row, check_file, text_stream
+from airflow_provider_optimizely.emulator.upload_check import (
+    FileReport,
+    FileRules,
+    Row,
+    check_file,
+    text_stream,
+)
 
 log = logging.getLogger(__name__)
 
-# The worker's own S3 credentials: moto accepts any, and a table's keys are for the uploader.
-_WORKER_KEY = "emulator-import-worker"
-
 
 def s3_client(settings: EmulatorSettings) -> Any:
+    """The worker's client, signed with the emulator's own S3 credentials (a table's are the uploader's)."""
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,
-        aws_access_key_id=_WORKER_KEY,
-        aws_secret_access_key=_WORKER_KEY,
+        aws_access_key_id=settings.s3_admin_access_key,
+        aws_secret_access_key=settings.s3_admin_secret_key,
         config=Config(retries={"max_attempts": 2, "mode": "standard"}, s3={"addressing_style": "path"}),
     )
 
@@ -46,10 +57,17 @@ def _iso(moment: datetime) -> str:
 
 
 class S3Importer:
-    def __init__(self, state: DcpState, settings: EmulatorSettings, received: Received) -> None:
+    def __init__(
+        self,
+        state: DcpState,
+        settings: EmulatorSettings,
+        received: Received,
+        reorder_same_name: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.state = state
         self.settings = settings
         self.received = received
+        self.reorder_same_name = reorder_same_name
         self.bucket = settings.s3_bucket
         self.s3 = s3_client(settings)
         self._stop = threading.Event()
@@ -178,9 +196,10 @@ class S3Importer:
                 for e in entries
                 if e["status"] in ("pending", "processing")
             ]
-        delay = self.settings.upload_processing_delay
+        delay = self.settings.real_seconds(self.settings.upload_processing_delay)
         due = [e for e in waiting if now - self._pending_since.get(e["s3_version_id"], 0.0) >= delay]
-        return sorted(due, key=lambda e: (e["uploaded_at"], e["id"]))
+        due.sort(key=lambda e: (e["uploaded_at"], e["id"]))
+        return newest_first_per_key(due) if self.reorder_same_name() else due
 
     def _process(self, entry: dict[str, Any], generation: int) -> None:
         with self.state.lock:
@@ -204,8 +223,15 @@ class S3Importer:
                 for customer_id, values in rows:
                     self.state.write_profile(table_id, customer_id, values)
 
+        rules = FileRules(
+            max_bytes=self.settings.dcp_max_file_bytes,
+            empty_cells=self.settings.empty_cells,
+            value_syntax=self.settings.value_syntax,
+        )
         try:
-            report = check_file(open_stream, entry["file_name"], attributes, apply, size=entry.get("size", 0))
+            report = check_file(
+                open_stream, entry["file_name"], attributes, apply, size=entry.get("size", 0), rules=rules
+            )
         except _ResetDuringImport:
             return
         except ClientError as exc:
@@ -220,6 +246,18 @@ class S3Importer:
             entry["processed_at"] = now_iso()
         self._pending_since.pop(entry["s3_version_id"], None)
         self.received.add_items("dcp_uploads", [entry["s3_key"]])
+
+
+def newest_first_per_key(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``entries`` (in upload order) with the versions of each S3 key reversed among their own places."""
+    places: dict[str, list[int]] = {}
+    for index, entry in enumerate(entries):
+        places.setdefault(entry["s3_key"], []).append(index)
+    reordered = list(entries)
+    for indexes in places.values():
+        for index, source in zip(indexes, reversed(indexes), strict=True):
+            reordered[index] = entries[source]
+    return reordered
 
 
 class _ResetDuringImport(Exception):

@@ -9,25 +9,30 @@ For scripts, benchmarks and the pytest plugin; the CLI serves in the foreground 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_optimizely.emulator.common import EmulatorSettings
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 
+if TYPE_CHECKING:
+    from airflow_provider_optimizely.emulator.state import EmulatorState
+
 LOOPBACK = "127.0.0.1"
 SETTINGS_KEYS = (
     "dcp_token",
+    "dcp_personal_token",
     "odp_private_key",
     "odp_public_key",
     "profile_store_key",
     "optimove_api_key",
     "optimove_brand_key",
+    "s3_admin_access_key",
+    "s3_admin_secret_key",
 )
 
 
@@ -36,9 +41,14 @@ def keys_of(settings: EmulatorSettings) -> dict[str, str]:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     # Listen at once: a client that connects before uvicorn is serving waits in the backlog instead of
     # being refused.
     sock.listen(2048)
@@ -47,18 +57,16 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 @contextmanager
-def moto_s3_server(host: str = LOOPBACK, port: int = 0) -> Iterator[str]:
-    """moto's S3 server on ``host:port`` (0: a free port); yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+def s3_endpoint(settings: EmulatorSettings, state: EmulatorState, host: str, port: int) -> Iterator[str]:
+    """The S3 endpoint to use: ``settings.s3_endpoint_url`` as it is, else moto's S3 behind the emulator's
+    SigV4 gate (``s3_gateway``) on ``host:port`` (0: a free port). Yields its URL."""
+    if settings.s3_endpoint_url:
+        yield settings.s3_endpoint_url
+        return
+    from airflow_provider_optimizely.emulator.s3_gateway import Authorizer, signed_s3_server
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    try:
-        bound_host, bound_port = server.get_host_and_port()
-        yield f"http://{bound_host}:{bound_port}"
-    finally:
-        server.stop()
+    with signed_s3_server(host, port, Authorizer(state.dcp, settings)) as url:
+        yield url
 
 
 def uvicorn_config(app: Any, log_level: str = "warning") -> Any:
@@ -87,12 +95,13 @@ def run_emulator(
 ) -> Iterator[EmulatorHandle]:
     """Start the emulator (and moto's S3 server, unless ``settings.s3_endpoint_url`` is set), yield its
     handle, stop both on exit."""
-    from airflow_provider_optimizely.emulator.app import create_app
+    from airflow_provider_optimizely.emulator.app import create_app, initial_state
 
     settings = dataclasses.replace(settings or EmulatorSettings())
-    with _s3_endpoint(settings, host, s3_port) as s3_endpoint_url:
+    state = initial_state(settings)
+    with s3_endpoint(settings, state, host, s3_port) as s3_endpoint_url:
         settings.s3_endpoint_url = s3_endpoint_url
-        with serve_in_thread(create_app(settings), host, port, startup_timeout) as base_url:
+        with serve_in_thread(create_app(settings, state), host, port, startup_timeout) as base_url:
             handle = EmulatorHandle(base_url, s3_endpoint_url, keys_of(settings), settings.s3_region)
             yield handle
             handle.close()
@@ -119,15 +128,6 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
-
-
-@contextmanager
-def _s3_endpoint(settings: EmulatorSettings, host: str, s3_port: int) -> Iterator[str]:
-    if settings.s3_endpoint_url:
-        yield settings.s3_endpoint_url
-        return
-    with moto_s3_server(host, s3_port) as url:
-        yield url
 
 
 def _wait_started(server: Any, thread: threading.Thread, timeout: float) -> None:

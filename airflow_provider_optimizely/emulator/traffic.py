@@ -1,5 +1,9 @@
 """The ASGI middleware in front of every emulated API: faults, then the rate limit, then counting.
 
+Every answer under an API's prefix leaves with the ``X-RateLimit-*`` headers (docs/api-contract.md §3), the
+route's own
+errors, injected faults and 404/405 included.
+
 It is plain ASGI (not Starlette's ``BaseHTTPMiddleware``) and must be the outermost layer, because a
 dropped connection needs the server's own ``send``: under uvicorn that is a method of the request cycle,
 whose transport we abort so the client sees the connection close with no answer at all, as it would when a
@@ -17,7 +21,12 @@ from typing import Any
 
 from starlette.routing import Match
 
-from airflow_provider_optimizely.emulator.common import API_PREFIXES, Received
+from airflow_provider_optimizely.emulator.common import (
+    API_PREFIXES,
+    DCP_MIN_RETRY_AFTER,
+    Received,
+    seconds_text,
+)
 from airflow_provider_optimizely.emulator.faults import FaultBoard, Outcome
 from airflow_provider_optimizely.emulator.ratelimit import RateLimiter
 
@@ -50,8 +59,10 @@ class TrafficMiddleware:
         faults: FaultBoard,
         limiter: RateLimiter,
         received: dict[str, Received],
+        time_scale: Callable[[], float],
     ) -> None:
         self.app = app
+        self.time_scale = time_scale
         self.routes = routes
         self.faults = faults
         self.limiter = limiter
@@ -78,19 +89,17 @@ class TrafficMiddleware:
             return
         if outcome.status is not None:
             received.count_fault(route, str(outcome.status))
-            await send_error(send, outcome.status, "injected fault", _retry_headers(outcome))
+            headers = self.limiter.take(api, route, spend=False).headers
+            headers.update(self._retry_headers(api, outcome))
+            await send_error(send, outcome.status, "injected fault", headers)
             return
 
         verdict = self.limiter.take(api, route)
-        if verdict is not None and not verdict.allowed:
+        if not verdict.allowed:
             received.count_fault(route, "rate_limited")
             await send_error(send, 429, "rate limit exceeded: see Retry-After", verdict.headers)
             return
         received.count_request(route)
-        if verdict is None:
-            await self.app(scope, receive, send)
-            return
-
         extra = [(k.lower().encode(), v.encode()) for k, v in verdict.headers.items()]
 
         async def send_with_headers(message: Message) -> None:
@@ -100,6 +109,17 @@ class TrafficMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _retry_headers(self, api: str, outcome: Outcome) -> dict[str, str]:
+        """``Retry-After`` of an injected 429/503, scaled; DCP's is never under 60 s (docs/api-contract.md
+        §3)."""
+        if outcome.status not in (429, 503):
+            return {}
+        wait = float(outcome.retry_after)
+        if api == "dcp":
+            wait = max(wait, DCP_MIN_RETRY_AFTER)
+        scale = self.time_scale()
+        return {"Retry-After": seconds_text(wait * scale, scale)}
 
     def route_template(self, scope: Scope, prefix: str) -> str | None:
         """``"METHOD /template"`` of the route that serves this request, relative to the API prefix.
@@ -122,12 +142,9 @@ class TrafficMiddleware:
         return partial
 
 
-def _retry_headers(outcome: Outcome) -> dict[str, str]:
-    return {"Retry-After": str(outcome.retry_after)} if outcome.status in (429, 503) else {}
-
-
 async def send_error(send: Send, status: int, message: str, headers: dict[str, str]) -> None:
-    """The v2 error body (API.md §3), written straight to ASGI because this runs before any route."""
+    """The v2 error body (docs/api-contract.md §3), written straight to ASGI because this runs before any
+    route."""
     codes = {429: "TOO_MANY_REQUESTS", 500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY"}
     codes |= {503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
     body = json.dumps(

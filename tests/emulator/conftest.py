@@ -87,7 +87,7 @@ def crm(dcp: Dcp) -> Table:
 
 
 def assert_v2_error(response: requests.Response, status: int, *, contains: str = "") -> dict[str, Any]:
-    """The v2 error body of API.md §3: ``{message, code, uuid}``."""
+    """The v2 error body of docs/api-contract.md §3: ``{message, code, uuid}``."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"message", "code", "uuid"}, body

@@ -1,4 +1,4 @@
-"""Every error the app answers, FastAPI's own included, uses the v2 body of API.md §3."""
+"""Every error the app answers, FastAPI's own included, uses the v2 body of docs/api-contract.md §3."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import threading
 import pytest
 import requests
 
-from airflow_provider_optimizely.emulator.cli import build_parser, is_loopback, settings_from
+from airflow_provider_optimizely.emulator.cli import DEFAULT_PORT, build_parser, is_loopback, settings_from
 from airflow_provider_optimizely.emulator.common import RateLimit
 from tests.waiting import wait_until
 
@@ -74,7 +75,7 @@ def test_cli_starts_prints_urls_and_connections_then_stops(tmp_path):
         assert response.status_code == 201
         assert response.headers["X-RateLimit-Limit"] == "5"
         s3 = requests.get(dcp["extra"]["s3_endpoint_url"] + "/optimizely-import", timeout=5)
-        assert s3.status_code == 200  # moto serves the bucket the emulator created
+        assert s3.status_code == 403 and "AccessDenied" in s3.text  # S3 behind the SigV4 gate
     finally:
         process.terminate()
         # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells how it ended.
@@ -92,6 +93,66 @@ def test_cli_refuses_a_remote_host_unless_allowed():
     )
     assert result.returncode == 2
     assert "--allow-remote" in result.stderr
+
+
+def test_the_default_port_is_not_airflows_8080():
+    """Airflow's api-server listens on 8080: the emulator's default must leave it alone."""
+    assert build_parser().parse_args([]).port == DEFAULT_PORT != 8080
+
+
+def test_a_port_in_use_is_one_line_and_no_traceback():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow_provider_optimizely.emulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert f"port {port}" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_time_scale_and_reading_flags_become_settings():
+    defaults = settings_from(build_parser().parse_args([]))
+    assert defaults.time_scale == 1.0
+    assert defaults.rate_limits == {"odp:POST /profiles": RateLimit(10, 1.0)}
+    assert (defaults.binary_units, defaults.empty_cells, defaults.value_syntax) == (
+        False,
+        "invalid",
+        "strict",
+    )
+    args = build_parser().parse_args(
+        [
+            "--time-scale",
+            "0.01",
+            "--no-published-limits",
+            "--binary-units",
+            "--empty-cells-as-no-value",
+            "--permissive-values",
+            "--duplicates-per-scope",
+            "--reorder-same-name-uploads",
+            "always",
+            "--keep-refresh-tokens",
+            "--ignore-server-set-fields",
+        ]
+    )
+    settings = settings_from(args)
+    assert settings.time_scale == 0.01 and settings.rate_limits == {}
+    assert (settings.binary_units, settings.empty_cells, settings.value_syntax) == (
+        True,
+        "no_value",
+        "permissive",
+    )
+    assert (settings.profile_store_duplicates, settings.reorder_same_name_uploads) == ("scope", "always")
+    assert settings.oauth_rotate_refresh_tokens is False
+    assert settings.profile_store_server_fields == "ignore"
+    with pytest.raises(ValueError, match="time-scale"):
+        settings_from(build_parser().parse_args(["--time-scale", "0"]))
 
 
 def test_cli_flags_become_settings():

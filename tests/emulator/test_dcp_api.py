@@ -1,4 +1,4 @@
-"""The emulated DCP REST API (API.md §3, §4.1, §4.2) driven with plain ``requests``."""
+"""The emulated DCP REST API (docs/api-contract.md §3, §4.1, §4.2) driven with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from tests.emulator.conftest import Dcp, Table, assert_v2_error
 
 
 def test_missing_token_is_401_with_a_v2_body(emulator):
+    """Seed 000 / docs/api-contract.md §2-§3: DCP needs a token; errors carry the v2 body."""
     response = requests.get(f"{emulator.urls['dcp']}/dcp_services", timeout=10)
     body = assert_v2_error(response, 401, contains="token")
     assert body["code"] == "UNAUTHORIZED"
@@ -30,11 +31,46 @@ def test_profile_api_needs_the_token_too(emulator):
     assert_v2_error(response, 401)
 
 
-def test_bearer_token_is_accepted(emulator):
+def test_a_classic_token_in_the_token_header_is_the_way_in(emulator):
+    """Seed 000: "all DCP REST APIs make use of only classic tokens for authorization"."""
+    headers = {"Token": emulator.keys["dcp_token"]}
+    response = requests.get(f"{emulator.urls['dcp']}/dcp_services", headers=headers, timeout=10)
+    assert response.status_code == 200 and response.json() == []
+
+
+@pytest.mark.parametrize(
+    "header", [lambda t: {"Authorization": f"Bearer {t}"}, lambda t: {"Token": t}], ids=["bearer", "token"]
+)
+def test_a_personal_token_is_refused_in_any_header(emulator, header):
+    """Seed 000: DCP "don't accept personal-tokens to authorize API requests" (seed 004 sends personal
+    tokens "with the same headers as OAuth 2.0 access tokens", i.e. as Bearer)."""
+    response = requests.get(
+        f"{emulator.urls['dcp']}/dcp_services",
+        headers=header(emulator.keys["dcp_personal_token"]),
+        timeout=10,
+    )
+    assert_v2_error(response, 401, contains="personal")
+
+
+def test_the_classic_token_sent_as_bearer_is_refused(emulator):
+    """docs/api-contract.md §2: Bearer carries an OAuth access token; a classic token goes in ``Token:``."""
     headers = {"Authorization": f"Bearer {emulator.keys['dcp_token']}"}
     response = requests.get(f"{emulator.urls['dcp']}/dcp_services", headers=headers, timeout=10)
-    assert response.status_code == 200
-    assert response.json() == []
+    assert_v2_error(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+
+
+def test_an_oauth_access_token_works_until_it_expires(emulator):
+    """Seed 000 recommends OAuth 2.0 for integrations; seed 004 sends its access tokens as Bearer, and they
+    expire (docs/api-contract.md §2: 401 once expired)."""
+    grant = emulator.issue_oauth_token()
+    headers = {"Authorization": f"Bearer {grant['access_token']}"}
+    for url in (f"{emulator.urls['dcp']}/dcp_services", f"{emulator.urls['dcp_profiles']}/alias/1/2/u"):
+        assert requests.get(url, headers=headers, timeout=10).status_code in (200, 404)
+    assert emulator.expire_oauth_access_tokens() >= 1
+    expired = requests.get(f"{emulator.urls['dcp']}/dcp_services", headers=headers, timeout=10)
+    assert_v2_error(expired, 401, contains="expired")
+    assert 'error="invalid_token"' in expired.headers["WWW-Authenticate"]
 
 
 # --- services ---------------------------------------------------------------------------------------
@@ -102,8 +138,13 @@ def test_unknown_ids_are_404(dcp: Dcp):
 
 
 def test_unknown_route_and_wrong_method_answer_in_the_v2_body(dcp: Dcp):
+    """docs/api-contract.md §3 (v2 error body); RFC 9110 §15.5.6: a 405 lists every method of the resource in
+    Allow."""
     assert_v2_error(dcp.rest("GET", "no_such_thing"), 404)
-    assert_v2_error(dcp.rest("DELETE", "dcp_services"), 405)
+    refused = dcp.rest("DELETE", "dcp_services")
+    assert_v2_error(refused, 405)
+    assert refused.headers["Allow"] == "GET, POST"
+    assert dcp.rest("POST", "dcp_datasources/1").headers["Allow"] == "DELETE, GET, PUT"
 
 
 # --- tables -----------------------------------------------------------------------------------------
@@ -195,13 +236,28 @@ def test_attribute_lifecycle(dcp: Dcp):
         assert_v2_error(response, 400, contains=next(iter(forbidden)))
 
     assert dcp.rest("DELETE", f"dcp_datasource_attributes/{attribute['id']}").status_code == 204
-    assert dcp.ok("GET", f"dcp_datasource_attributes/{attribute['id']}", 200)["archived"] is True
     # Archive and create anew: the name is free again, with another datatype.
     again = dcp.attribute(table["id"], "ltv", "long")
     assert again["id"] != attribute["id"]
     listed = dcp.ok("GET", f"dcp_datasources/{table['id']}/dcp_datasource_attributes", 200)
     assert [(a["name"], a["archived"]) for a in listed] == [("ltv", True), ("ltv", False)]
     assert len(dcp.ok("GET", f"dcp_datasources/{table['id']}", 200)["attributes"]) == 2
+
+
+def test_an_archived_attribute_can_be_neither_read_nor_written(dcp: Dcp):
+    """docs/api-contract.md §4.2: "DELETE archives it: an archived attribute can't be read or written" (404 /
+    400)."""
+    service = dcp.service()
+    table = dcp.table(service["id"])
+    attribute = dcp.attribute(table["id"], "ltv", "double")
+    path = f"dcp_datasource_attributes/{attribute['id']}"
+    assert dcp.rest("DELETE", path).status_code == 204
+    assert_v2_error(dcp.rest("GET", path), 404, contains="archived")
+    assert_v2_error(dcp.rest("PUT", path, json={"description": "x"}), 400, contains="archived")
+    assert_v2_error(dcp.rest("DELETE", path), 400, contains="archived")
+    # Lists still show it, marked, so a client that forgets to filter meets it.
+    listed = dcp.ok("GET", f"dcp_datasources/{table['id']}/dcp_datasource_attributes", 200)
+    assert [(a["id"], a["archived"]) for a in listed] == [(attribute["id"], True)]
 
 
 def test_attribute_names_are_unique_and_case_sensitive(dcp: Dcp):
@@ -247,7 +303,7 @@ def test_archived_table_takes_no_attributes(dcp: Dcp, crm: Table):
     assert_v2_error(response, 400, contains="archived")
 
 
-# --- pagination (API.md §3) -------------------------------------------------------------------------
+# --- pagination (docs/api-contract.md §3) -------------------------------------------------------------------
 
 
 def test_no_link_header_when_everything_fits_on_page_one(dcp: Dcp, crm: Table):

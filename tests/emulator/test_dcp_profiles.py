@@ -1,4 +1,4 @@
-"""The emulated DCP profile and alias API (API.md §4.3) driven with plain ``requests``."""
+"""The emulated DCP profile and alias API (docs/api-contract.md §4.3) driven with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -42,19 +42,20 @@ def test_customer_ids_may_hold_slashes(dcp: Dcp, crm: Table):
     ("name", "sent", "stored"),
     [
         ("segment", "text", "text"),
+        ("segment", " padded ", " padded "),
         ("vip", True, True),
-        ("vip", "FALSE", False),
         ("orders", 5, 5),
-        ("orders", "-5", -5),
+        ("orders", -5, -5),
         ("ltv", 2, 2.0),
-        ("ltv", "2.5", 2.5),
+        ("ltv", 2.5, 2.5),
         ("birthday", "2000-02-29", "2000-02-29"),
         ("last_seen", "2024-01-31T23:59:59Z", "2024-01-31T23:59:59Z"),
         ("signup", 1700000000000, 1700000000000),
-        ("signup", "1700000000000", 1700000000000),
     ],
 )
-def test_values_accepted_per_datatype(dcp: Dcp, crm: Table, name, sent, stored):
+def test_values_of_each_datatype(dcp: Dcp, crm: Table, name, sent, stored):
+    """docs/api-contract.md §4.2-§4.3: a value of the attribute's datatype/format is stored as sent (JSON
+    typed)."""
     response = write(dcp, crm, "c1", {name: sent})
     assert response.status_code == 201, response.text
     assert response.json()["data"][name] == stored
@@ -80,13 +81,33 @@ def test_values_accepted_per_datatype(dcp: Dcp, crm: Table, name, sent, stored):
         ("signup", "2024-01-31"),
         ("signup", 1.5),
         ("segment", None),
+        # Strings are not numbers or booleans in JSON (strict reading; value_syntax="permissive" differs).
+        ("vip", "true"),
+        ("vip", "FALSE"),
+        ("orders", "-5"),
+        ("ltv", "2.5"),
+        ("signup", "1700000000000"),
     ],
 )
 def test_a_wrong_value_refuses_the_whole_write(dcp: Dcp, crm: Table, name, sent):
+    """docs/api-contract.md §4.3: "a value of the wrong datatype/format fails the whole write (400)"."""
     write(dcp, crm, "c1", {"segment": "before"})
     response = write(dcp, crm, "c1", {"orders": 1, name: sent})
     assert_v2_error(response, 400, contains=name)
     assert read(dcp, crm, "c1").json()["data"] == {"segment": "before"}
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "stored"),
+    [("vip", "FALSE", False), ("orders", "+5", 5), ("ltv", ".5", 0.5), ("signup", "17", 17)],
+)
+def test_permissive_value_syntax_reads_text_in_json(dcp: Dcp, crm: Table, name, sent, stored):
+    """The other reading (docs/emulator-fidelity.md): ``value_syntax="permissive"``."""
+    assert write(dcp, crm, "c1", {name: sent}).status_code == 400
+    dcp.emulator.configure(value_syntax="permissive")
+    response = write(dcp, crm, "c1", {name: sent})
+    assert response.status_code == 201, response.text
+    assert response.json()["data"][name] == stored
 
 
 @pytest.mark.parametrize("body", [{"data": {}}, {"data": []}, {}, {"data": {"x": 1}, "extra": 1}])
@@ -102,6 +123,7 @@ def test_unregistered_attribute_is_refused_and_named(dcp: Dcp, crm: Table):
 
 
 def test_archived_attribute_can_be_neither_read_nor_written(dcp: Dcp, crm: Table):
+    """docs/api-contract.md §4.2: "an archived attribute can't be read or written"."""
     write(dcp, crm, "c1", {"segment": "gold", "orders": 2})
     orders = next(
         a for a in dcp.ok("GET", f"dcp_datasources/{crm.id}", 200)["attributes"] if a["name"] == "orders"

@@ -1,7 +1,8 @@
-"""Faults on demand and rate limits (API.md §3, §8), driven with plain ``requests``."""
+"""Faults on demand and rate limits (docs/api-contract.md §3, §8), driven with plain ``requests``."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import requests
 
 from airflow_provider_optimizely.emulator.faults import FaultSpec, parse_cli_fault
 from tests.emulator.conftest import Dcp, assert_v2_error
+from tests.emulator.helpers import PRIVATE, PUBLIC
 from tests.waiting import wait_until
 
 LIST = "GET /dcp_services"
@@ -22,6 +24,82 @@ def statuses(dcp: Dcp, count: int) -> list[int]:
 
 # --- rate limits ------------------------------------------------------------------------------------
 
+PS_AUTH = {"Authorization": "epi-single emulator-ps-key"}
+
+
+def test_every_answer_of_every_api_carries_the_rate_limit_headers(emulator, dcp: Dcp):
+    """docs/api-contract.md §3 (seed 004: "Every response contains three headers"):
+    X-RateLimit-Limit/Remaining/Reset on
+    every answer of every API, whether or not a limit is enforced, errors included."""
+    odp, ps, optimove = emulator.urls["odp"], emulator.urls["profile_store"], emulator.urls["optimove"]
+    emulator.set_faults("optimove", next=["500"])
+    answers = [
+        dcp.rest("GET", "dcp_services"),
+        dcp.rest("GET", "dcp_services/999"),
+        dcp.rest("DELETE", "dcp_services"),
+        requests.get(f"{emulator.urls['dcp']}/dcp_services", timeout=10),
+        requests.post(emulator.urls["dcp_oauth_token"], data={}, timeout=10),
+        dcp.profiles("GET", "customer_profile/1/2/c"),
+        requests.post(f"{odp}/events", json=[], headers=PUBLIC, timeout=10),
+        requests.post(f"{odp}/profiles", json={"identifiers": {"vuid": "v"}}, headers=PRIVATE, timeout=10),
+        requests.get(f"{odp}/segments", headers=PUBLIC, timeout=10),
+        requests.get(f"{ps}/api/v1.0/profiles/default/nobody", headers=PS_AUTH, timeout=10),
+        requests.get(f"{optimove}/connections/x/upload_data", timeout=10),
+        requests.post(f"{optimove}/connections", json={}, timeout=10),
+    ]
+    assert [a.status_code for a in answers] == [200, 404, 405, 401, 400, 404, 400, 200, 401, 404, 500, 401]
+    now = time.time()
+    for answer in answers:
+        limit, remaining = (
+            int(answer.headers["X-RateLimit-Limit"]),
+            int(answer.headers["X-RateLimit-Remaining"]),
+        )
+        assert 0 <= remaining <= limit, answer.url
+        assert now - 1 <= float(answer.headers["X-RateLimit-Reset"]) <= now + 60, answer.url
+
+
+def test_odp_profiles_are_limited_to_10_a_second_by_default_and_events_are_not(emulator):
+    """docs/api-contract.md §3: "ODP profiles 10 requests/s; ODP events and objects no limit" - enforced from
+    the start."""
+    emulator.set_time_scale(1.0)  # the vendor's own second, so that 25 quick requests share few windows
+    body = {"identifiers": {"vuid": "v1"}}
+    profiles = [
+        requests.post(f"{emulator.urls['odp']}/profiles", json=body, headers=PRIVATE, timeout=10)
+        for _ in range(25)
+    ]
+    statuses = [p.status_code for p in profiles]
+    assert set(statuses) == {200, 429} and statuses.count(200) <= 20, statuses
+    assert {p.headers["X-RateLimit-Limit"] for p in profiles} == {"10"}
+    refused = next(p for p in profiles if p.status_code == 429)
+    assert_v2_error(refused, 429)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 1  # whole seconds at the vendor's pace
+    events = [
+        requests.post(
+            f"{emulator.urls['odp']}/events",
+            json=[{"type": "t", "action": "a", "identifiers": {"vuid": "v1"}}],
+            headers=PUBLIC,
+            timeout=10,
+        ).status_code
+        for _ in range(25)
+    ]
+    assert set(events) == {202}
+
+
+def test_past_a_dcp_budget_it_asks_for_at_least_60_seconds_and_holds_to_it(dcp: Dcp):
+    """docs/api-contract.md §3: DCP "on 429 or 503 asks for at least 60 s before a retry" (0.6 s at the
+    tests' time
+    scale, although the window itself is 0.3 s). A retry before that is refused again, with another 60 s."""
+    dcp.emulator.set_rate_limit("dcp", 2, window_seconds=30)
+    refused = next(a for a in (dcp.rest("GET", "dcp_services") for _ in range(20)) if a.status_code == 429)
+    assert float(refused.headers["Retry-After"]) >= 0.6 - 0.01
+    assert float(refused.headers["X-RateLimit-Reset"]) >= time.time() + 0.4
+    early = dcp.rest("GET", "dcp_services")
+    assert early.status_code == 429 and float(early.headers["Retry-After"]) >= 0.59
+    asked_at, asked = time.monotonic(), float(early.headers["Retry-After"])
+    threading.Event().wait(asked)  # a client that honours Retry-After sends nothing meanwhile
+    assert time.monotonic() - asked_at >= asked
+    assert dcp.rest("GET", "dcp_services").status_code == 200
+
 
 def test_every_answer_of_a_limited_api_carries_the_headers_then_429(dcp: Dcp):
     dcp.emulator.set_rate_limit("dcp", 3, window_seconds=ENDLESS)
@@ -29,33 +107,51 @@ def test_every_answer_of_a_limited_api_carries_the_headers_then_429(dcp: Dcp):
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
     assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"3"}
-    reset = int(answers[0].headers["X-RateLimit-Reset"])
+    reset = float(answers[0].headers["X-RateLimit-Reset"])
     assert time.time() < reset <= time.time() + ENDLESS
     refused = answers[-1]
     assert_v2_error(refused, 429)
-    assert 1 <= int(refused.headers["Retry-After"]) <= ENDLESS
+    assert 0.6 <= float(refused.headers["Retry-After"]) <= ENDLESS
     assert dcp.emulator.received("dcp")["faults"] == {f"{LIST} -> rate_limited": 1}
     assert dcp.emulator.received("dcp")["requests"] == {LIST: 3}
 
 
-def test_the_budget_comes_back_in_the_next_window(dcp: Dcp):
-    dcp.emulator.set_rate_limit("dcp", 1, window_seconds=0.5)
+def test_the_budget_comes_back_in_the_next_window(emulator):
+    """Fixed windows: a budget spent comes back when the window turns (ODP: no 60 s minimum)."""
+    emulator.set_rate_limit("odp", 1, window_seconds=20, route="GET /segments")  # 0.2 s scaled
 
     def answered(status: int):
-        return lambda: dcp.rest("GET", "dcp_services").status_code == status
+        return lambda: (
+            requests.get(f"{emulator.urls['odp']}/segments", headers=PRIVATE, timeout=10).status_code
+            == status
+        )
 
     wait_until(answered(429), timeout=5, interval=0.01, what="the budget to run out")
     wait_until(answered(200), timeout=5, interval=0.01, what="the next window")
 
 
-def test_a_route_limit_wins_over_none_and_other_apis_are_unlimited(dcp: Dcp, emulator):
+def test_a_route_limit_wins_and_the_rest_of_the_api_is_unlimited(dcp: Dcp, emulator):
     emulator.set_rate_limit("dcp", 1, window_seconds=ENDLESS, route="POST /dcp_services")
     assert statuses(dcp, 3) == [200, 200, 200]
-    assert "X-RateLimit-Limit" not in dcp.rest("GET", "dcp_services").headers
+    unlimited = dcp.rest("GET", "dcp_services")
+    assert unlimited.headers["X-RateLimit-Limit"] == "1000"  # the announced budget, never enforced
     assert dcp.rest("POST", "dcp_services", json={"name": "a"}).status_code == 201
-    assert dcp.rest("POST", "dcp_services", json={"name": "a"}).status_code == 429
-    odp = requests.get(f"{emulator.urls['odp']}/segments", timeout=10)
-    assert "X-RateLimit-Limit" not in odp.headers
+    limited = dcp.rest("POST", "dcp_services", json={"name": "a"})
+    assert (limited.status_code, limited.headers["X-RateLimit-Limit"]) == (429, "1")
+
+
+def test_the_time_scale_shortens_announced_waits_and_windows(dcp: Dcp):
+    """One setting scales every announced wait together (docs/emulator-fidelity.md, "time scale")."""
+    dcp.emulator.set_time_scale(0.001)
+    dcp.emulator.set_faults("dcp", next=["503"])
+    assert dcp.rest("GET", "dcp_services").headers["Retry-After"] == "0.06"
+    dcp.emulator.set_time_scale(1.0)
+    dcp.emulator.set_faults("dcp", next=["429"], retry_after=90)
+    answer = dcp.rest("GET", "dcp_services")
+    assert answer.headers["Retry-After"] == "90"
+    assert answer.headers["X-RateLimit-Reset"].isdigit()
+    dcp.emulator.reset()
+    assert dcp.emulator.config()["time_scale"] == 0.01
 
 
 def test_removing_a_limit_and_reset_restore_full_speed(dcp: Dcp):
@@ -77,11 +173,16 @@ def test_rate_limit_admin_refuses_nonsense(emulator):
 # --- faults -----------------------------------------------------------------------------------------
 
 
-def test_error_rate_answers_with_injected_statuses_and_a_v2_body(dcp: Dcp):
+def test_error_rate_answers_with_injected_statuses_and_a_v2_body(dcp: Dcp, emulator):
+    """Injected 429/503 carry Retry-After: the spec's, scaled, and never under 60 s on DCP
+    (docs/api-contract.md §3)."""
     dcp.emulator.set_faults("dcp", error_rate={"503": 1.0}, retry_after=7)
     response = dcp.rest("GET", "dcp_services")
     assert_v2_error(response, 503)
-    assert response.headers["Retry-After"] == "7"
+    assert response.headers["Retry-After"] == "0.6"  # 60 s at the tests' time scale of 1/100
+    emulator.set_faults("odp", error_rate={"503": 1.0}, retry_after=7)
+    odp = requests.get(f"{emulator.urls['odp']}/segments", headers=PRIVATE, timeout=10)
+    assert odp.headers["Retry-After"] == "0.07"
     assert dcp.emulator.received("dcp")["requests"] == {}
     assert dcp.emulator.received("dcp")["faults"] == {f"{LIST} -> 503": 1}
 

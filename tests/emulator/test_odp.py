@@ -1,4 +1,4 @@
-"""The emulated ODP v3 (API.md §5), driven over loopback HTTP with plain ``requests``."""
+"""The emulated ODP v3 (docs/api-contract.md §5), driven over loopback HTTP with plain ``requests``."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def test_missing_or_wrong_key_gets_401_with_v2_body(odp: Api, headers: dict[str,
 @pytest.mark.parametrize(
     ("method", "path"),
     [
+        ("POST", "/profiles"),
         ("GET", "/profiles/email/a@example.com"),
-        ("GET", "/objects/products/p1"),
         ("GET", "/schema/objects"),
         ("GET", "/schema/objects/customers"),
         ("POST", "/schema/objects/products"),
@@ -45,25 +45,31 @@ def test_missing_or_wrong_key_gets_401_with_v2_body(odp: Api, headers: dict[str,
         ("GET", "/segments"),
     ],
 )
-def test_public_key_cannot_read_or_change_schema(odp: Api, method: str, path: str) -> None:
-    body = {"display_name": "x", "name": "x", "type": "string"} if method == "POST" else None
+def test_private_routes_refuse_the_public_key(odp: Api, method: str, path: str) -> None:
+    """docs/api-contract.md §5 and odp-openapi.yaml ``security: privateApiKey``: POST /profiles, every GET
+    /profiles,
+    all /schema routes and /segments need the private key; the public key gets 401."""
+    body: Any = {"display_name": "x", "name": "x", "type": "string"} if method == "POST" else None
+    if path == "/profiles":
+        body = {"identifiers": {"email": "a@example.com"}}
     resp = requests.request(method, f"{odp.url}{path}", json=body, headers=PUBLIC, timeout=5)
     assert resp.status_code == 401
     assert "private" in resp.json()["message"]
 
 
-def test_public_key_may_send_events_profiles_and_objects(odp: Api) -> None:
+def test_the_public_key_sends_events_and_objects_and_reads_objects(odp: Api) -> None:
+    """docs/api-contract.md §5: POST /events, POST /objects/{type} and GET /objects/{type}/{id} take the
+    public key (the
+    OpenAPI document's global ``security: publicApiKey``); the private key works too."""
     requests.post(
         f"{odp.url}/schema/objects/products", json={"display_name": "Products"}, headers=PRIVATE, timeout=5
     ).raise_for_status()
-    assert requests.post(f"{odp.url}/events", json=[event()], headers=PUBLIC, timeout=5).status_code == 202
-    profile = {"identifiers": {"email": "a@example.com"}}
-    assert requests.post(f"{odp.url}/profiles", json=profile, headers=PUBLIC, timeout=5).status_code == 200
-    objects = [{"object_id": "p1", "fields": {}}]
-    assert (
-        requests.post(f"{odp.url}/objects/products", json=objects, headers=PUBLIC, timeout=5).status_code
-        == 202
-    )
+    for key in (PUBLIC, PRIVATE):
+        assert requests.post(f"{odp.url}/events", json=[event()], headers=key, timeout=5).status_code == 202
+        objects = [{"object_id": "p1", "fields": {}}]
+        sent = requests.post(f"{odp.url}/objects/products", json=objects, headers=key, timeout=5)
+        assert sent.status_code == 202
+        assert requests.get(f"{odp.url}/objects/products/p1", headers=key, timeout=5).status_code == 200
 
 
 # --- events -------------------------------------------------------------------------------------------
@@ -79,10 +85,46 @@ def test_events_accepted_with_202_body_and_recorded(odp: Api) -> None:
     assert odp.stored()["events_total"] == 500
 
 
-def test_a_single_event_object_is_accepted(odp: Api) -> None:
-    resp = requests.post(f"{odp.url}/events", json=event(), headers=PUBLIC, timeout=5)
-    assert resp.status_code == 202
-    assert odp.items("odp_events")["total"] == 1
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/events", {"type": "order", "action": "purchase", "identifiers": {"vuid": "v"}}),
+        ("/objects/products", {"object_id": "p1"}),
+    ],
+)
+def test_a_bare_object_instead_of_an_array_is_refused(odp: Api, path: str, body: dict[str, Any]) -> None:
+    """docs/api-contract.md §5: events are "an **array** (a bare object is 400)"; odp-openapi.yaml: the
+    request bodies of
+    /events and /objects/{type} are ``type: array``."""
+    make_products(odp)
+    resp = requests.post(f"{odp.url}{path}", json=body, headers=PUBLIC, timeout=5)
+    assert resp.status_code == 400 and "array" in resp.json()["message"]
+    assert odp.stored()["events_total"] == 0 and odp.stored()["objects"] == {}
+
+
+def test_profiles_take_one_object_or_an_array(odp: Api) -> None:
+    """odp-openapi.yaml: POST /profiles takes one ``ProfileInput``; docs/api-contract.md §5: an array of them
+    too."""
+    one = {"identifiers": {"vuid": "v1"}}
+    assert requests.post(f"{odp.url}/profiles", json=one, headers=PRIVATE, timeout=5).status_code == 200
+    many = [{"identifiers": {"vuid": "v2"}}, {"identifiers": {"vuid": "v3"}}]
+    assert requests.post(f"{odp.url}/profiles", json=many, headers=PRIVATE, timeout=5).status_code == 200
+    assert len(odp.stored()["profiles"]) == 3
+
+
+@pytest.mark.parametrize("action", [None, "", 7])
+def test_an_event_without_an_action_is_refused_in_invalids(odp: Api, action: Any) -> None:
+    """docs/api-contract.md §5 and odp-openapi.yaml ``EventInput.required: [type, action]``."""
+    bad = event(1)
+    if action is None:
+        del bad["action"]
+    else:
+        bad["action"] = action
+    resp = requests.post(f"{odp.url}/events", json=[event(0), bad], headers=PUBLIC, timeout=5)
+    assert resp.status_code == 400
+    invalids = resp.json()["detail"]["invalids"]
+    assert [i["event"] for i in invalids] == [1] and "action" in invalids[0]["message"]
+    assert odp.stored()["events_total"] == 0
 
 
 def test_the_same_event_twice_shows_as_a_duplicate(odp: Api) -> None:

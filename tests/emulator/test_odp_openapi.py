@@ -1,4 +1,5 @@
-"""The emulated ODP routes hold to odp-openapi.yaml (API.md §5): real requests and the emulator's real
+"""The emulated ODP routes hold to odp-openapi.yaml (docs/api-contract.md §5): real requests and the
+emulator's real
 responses, each validated with openapi-core, covering every operation of the document."""
 
 from __future__ import annotations

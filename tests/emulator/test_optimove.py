@@ -1,4 +1,5 @@
-"""The emulated Optimove Data Connections (API.md §7), driven over loopback HTTP with plain ``requests``."""
+"""The emulated Optimove Data Connections (docs/api-contract.md §7), driven over loopback HTTP with plain
+``requests``."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ def test_state_survives_a_restart(tmp_path):
         )
         assert write.status_code == 201
         odp_before = first.state("odp")
+        grant = first.issue_oauth_token()
     # Shut down: written on shutdown although the interval never passed.
     assert json.loads(state_file.read_text())["dcp"]["services"][0]["name"] == "kept"
 
@@ -54,6 +55,11 @@ def test_state_survives_a_restart(tmp_path):
         )
         assert again.status_code == 409
         assert second.state("odp") == odp_before
+        # OAuth clients and tokens are kept too: a DAG on OAuth goes on after a restart.
+        bearer = {"Authorization": f"Bearer {grant['access_token']}"}
+        assert (
+            requests.get(f"{second.urls['dcp']}/dcp_services", headers=bearer, timeout=10).status_code == 200
+        )
         # New ids continue after the old ones.
         new_table = requests.post(
             f"{second.urls['dcp']}/dcp_services/{svc}/dcp_datasources", json=body, headers=headers, timeout=10

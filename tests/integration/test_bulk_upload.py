@@ -80,7 +80,7 @@ def profiles_by_name(emulator, table_id):
 
 
 def object_versions(emulator, prefix):
-    s3 = emulator.s3_client("test-reader", "test-reader")
+    s3 = emulator.s3_admin_client()
     versions = s3.list_object_versions(Bucket="optimizely-import", Prefix=prefix).get("Versions", [])
     return [(v["Key"], v["VersionId"]) for v in versions]
 
