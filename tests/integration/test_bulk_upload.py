@@ -110,8 +110,9 @@ def example_conf(dcp_table, warehouse, **overrides):
 def test_the_example_dag_loads_the_warehouse_into_dcp(
     run_dag, emulator, dcp_table, warehouse, deferrable, capfd
 ):
-    # Files stay pending a moment, so that the sensor's first check on the worker does not settle it.
-    emulator.set_processing_delay(1.0)
+    # Files stay pending a moment (100 s at the tests' time scale of 1/100), so that the sensor's first
+    # check on the worker does not settle it.
+    emulator.set_processing_delay(100)
     result = run_dag(
         "example_dcp_bulk_upload", conf=example_conf(dcp_table, warehouse, deferrable=deferrable)
     )
@@ -233,8 +234,7 @@ def test_a_try_killed_mid_upload_leaves_nothing_behind_once_retried(run_dag, emu
     result = run_dag("bulk_upload_killed_mid_upload", conf={"table_id": dcp_table.id, "path": path})
     result.assert_success()
     assert result.task_tries["upload"] == 2
-    s3 = emulator.s3_client("test-reader", "test-reader")
-    unfinished = s3.list_multipart_uploads(Bucket="optimizely-import", Prefix=dcp_table.s3_path)
+    unfinished = emulator.s3_admin_client().list_multipart_uploads(Bucket="optimizely-import", Prefix=dcp_table.s3_path)
     assert unfinished.get("Uploads", []) == []
     assert set(Path(tempfile.gettempdir()).glob("optimizely-dcp-upload-*")) <= work_dirs_before
     assert len(profiles_by_name(emulator, dcp_table.id)) == 30

@@ -43,7 +43,7 @@ def test_429_waits_for_retry_after_and_goes_on(run_dag, emulator, emulator_conne
         "profile_store",
         route="DELETE /api/v1.0/profiles/{scope}/{profileid}",
         next=["429", "429", "429"],
-        retry_after=1,
+        retry_after=100,  # 1 s at the tests' time scale
     )
     result = run_dag("sync_delete_profiles", conf={"profile_ids": ["x", "y"], "conn_id": "ps_few_retries"})
     result.assert_success()
