@@ -53,7 +53,7 @@ class RunReport:
     rejects_kept: int = DEFAULT_REJECTS_KEPT
     # Per-API figures that have no column of their own (already deleted, created, resent batches...).
     details: Counter[str] = field(default_factory=Counter)
-    # The REST client's counters for this run: requests, retries, retries_after_send, throttled_seconds.
+    # The REST client's counters for this run: requests, retries, maybe_applied_twice, throttled_seconds.
     requests: Mapping[str, float] = field(default_factory=dict)
     duration_seconds: float = 0.0
 
@@ -84,7 +84,7 @@ class RunReport:
             "retried_requests": int(requests.get("retries", 0)),
             # A retry whose earlier attempt may have been applied (timeout or dropped connection after the
             # body was sent, or a 5xx to a POST): that row may have been written twice.
-            "requests_maybe_applied_twice": int(requests.get("retries_after_send", 0)),
+            "requests_maybe_applied_twice": int(requests.get("maybe_applied_twice", 0)),
             "throttled_seconds": round(float(requests.get("throttled_seconds", 0.0)), 3),
             "details": dict(self.details),
             "duration_seconds": round(self.duration_seconds, 3),

@@ -49,7 +49,7 @@ def _requests_made(hook: OptimizelyBaseHook) -> dict[str, float]:
 
 
 def _retries_after_send(hook: OptimizelyBaseHook) -> int:
-    return int(hook.client.stats.retries_after_send)
+    return int(hook.client.stats.maybe_applied_twice)
 
 
 def optimove_memory_key(conn_id: str, name: str) -> str:

@@ -50,7 +50,7 @@ def test_report_keeps_only_the_first_rejects_but_counts_them_all_and_is_json():
     report.rows_read = 10
     for row in range(5):
         report.reject(Rejection(row=row + 1, key=f"k{row}", reason="bad", column="c"))
-    report.requests = {"requests": 4, "retries": 2, "retries_after_send": 1, "throttled_seconds": 0.25}
+    report.requests = {"requests": 4, "retries": 2, "maybe_applied_twice": 1, "throttled_seconds": 0.25}
     report.duration_seconds = 2.0
     data = json.loads(json.dumps(report.as_dict()))
     assert data["rows_rejected"] == 5

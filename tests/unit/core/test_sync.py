@@ -165,14 +165,14 @@ def test_an_error_that_is_not_about_a_row_stops_the_run_and_reading():
 
 
 def test_the_report_carries_this_run_s_request_counters():
-    counters = Counter(requests=1, retries=0, retries_after_send=0, throttled_seconds=0.5)
+    counters = Counter(requests=1, retries=0, maybe_applied_twice=0, throttled_seconds=0.5)
 
     def stats():
         return dict(counters)
 
     class Counting(FakeWriter):
         def send(self, batch, final):
-            counters.update(requests=2, retries=1, retries_after_send=1)
+            counters.update(requests=2, retries=1, maybe_applied_twice=1)
             return super().send(batch, final)
 
     report = run_sync(numbered([{"id": 1}]), Counting(), request_stats=stats)

@@ -85,7 +85,7 @@ class FakeDcp(OptimizelyDcpHook):
             self.tables[table.id] = table
             made.append(table)
         if self.duplicate_next_create:
-            self.client.stats.add(retries=1, retries_after_send=1)
+            self.client.stats.add(retries=1, maybe_applied_twice=1)
             self.duplicate_next_create = False
         return made[-1]  # the answer of the retried request describes the second table
 
