@@ -264,7 +264,11 @@ class RestClient:
         headers: Mapping[str, str],
     ) -> requests.Response:
         call.attempts += 1
-        auth_headers = self.auth.headers() if self.auth is not None else {}
+        try:
+            auth_headers = self.auth.headers() if self.auth is not None else {}
+        except OptimizelyError as exc:
+            # No credentials to send (the token endpoint failed): this request never left.
+            raise call.failed(exc, sent=False) from None
         waited = call.limiter.acquire()
         self.stats.add(requests=1, throttled_seconds=waited)
         try:

@@ -106,13 +106,14 @@ class CallState:
     may_have_applied: bool = False
     reauthenticated: bool = False
 
-    def failed(self, error: OptimizelyError) -> OptimizelyError:
-        """Note what a failed attempt means for the loop, and hand the error back to be raised."""
+    def failed(self, error: OptimizelyError, *, sent: bool = True) -> OptimizelyError:
+        """Note what a failed attempt means for the loop, and hand the error back to be raised.
+        ``sent=False``: the attempt failed before its request left (no credentials to send)."""
         if asks_to_wait(error):
             self.waits += 1
         else:
             self.faults += 1
-        self.may_have_applied = may_have_been_applied(error, self.method)
+        self.may_have_applied = sent and may_have_been_applied(error, self.method)
         return error
 
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from airflow_provider_optimizely.core.errors import AuthError
+from airflow_provider_optimizely.core.errors import AuthError, ServerError
 from airflow_provider_optimizely.core.oauth import OAuthRefresher
 from airflow_provider_optimizely.core.rest import RestClient
 from airflow_provider_optimizely.core.retry import RetryPolicy
@@ -30,6 +30,7 @@ class FakeOAuth:
 
     expires_in: int = 3600
     rotate: bool = False
+    down: bool = False  # the token endpoint answers 503
     refresh_token: str = REFRESH
     issued: list[str] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
@@ -48,6 +49,8 @@ class FakeOAuth:
         form = parse_qs(request.body.decode())
         with self.lock:
             self.forms.append(form)
+            if self.down:
+                return Reply(503, {"message": "token service down"})
             if request.headers.get("Content-Type") != "application/x-www-form-urlencoded":
                 return Reply(400, {"error": "invalid_request"})
             if form.get("client_secret") != [CLIENT_SECRET]:
@@ -223,3 +226,14 @@ def test_a_rotated_refresh_token_is_used_from_then_on(server: ScriptedServer) ->
     assert [form["refresh_token"] for form in fake.forms] == [[REFRESH], [f"{REFRESH}-rotated-1"]]
     assert f"{REFRESH}-rotated-2" in client.registered  # type: ignore[attr-defined]
     assert client.scrub(f"x {REFRESH}-rotated-2 access-canary-2") == "x *** ***"
+
+
+def test_a_token_endpoint_that_is_down_is_a_bounded_fault(server: ScriptedServer) -> None:
+    fake = FakeOAuth(down=True)
+    client = make(server, fake)
+    with pytest.raises(ServerError, match="token service down"):
+        client.request("POST", "dcp_services", json={"name": "n"})
+    # Each of the API call's 3 attempts asked the token endpoint 3 times; nothing went to the API.
+    assert len(fake.forms) == FAST_RETRY.max_attempts**2
+    assert _api_requests(server) == []
+    assert client.stats.maybe_applied_twice == 0
