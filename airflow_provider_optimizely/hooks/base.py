@@ -57,7 +57,7 @@ class OptimizelyBaseHook(BaseHook):
     secret_extras: ClassVar[tuple[str, ...]] = ()
     #: The default client-side budget when the connection sets none (None: no client budget).
     default_budget: ClassVar[Budget | None] = None
-    #: Pause applied to a 429/503 that comes without Retry-After (DCP: 60 s, per API.md §3).
+    #: Pause applied to a 429/503 that comes without Retry-After (DCP: 60 s, per docs/api-contract.md §3).
     default_retry_after: ClassVar[Mapping[int, float]] = {}
     default_max_attempts: ClassVar[int] = 5
     default_max_retry_seconds: ClassVar[float] = 600.0

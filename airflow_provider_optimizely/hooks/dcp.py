@@ -46,7 +46,7 @@ IMPORT_BUCKET = "optimizely-import"
 
 @dataclass(frozen=True)
 class DcpS3Credentials:
-    """Where and how to write a bulk-upload file for one table (API.md §4.4)."""
+    """Where and how to write a bulk-upload file for one table (docs/api-contract.md §4.4)."""
 
     bucket: str
     key_prefix: str
@@ -68,8 +68,8 @@ class OptimizelyDcpHook(OptimizelyBaseHook):
     hook_name = "Optimizely DCP"
     api_name = "DCP"
     default_host = "https://api.optimizely.com/experiment/v1"
-    # API.md §3: DCP publishes no limit (the 100/minute is v2 REST's), so no client budget unless the
-    # connection sets requests_per_minute; the server's headers and its 60 s Retry-After still hold.
+    # docs/api-contract.md §3: DCP publishes no limit (the 100/minute is v2 REST's), so no client budget
+    # unless the connection sets requests_per_minute; the server's headers and its 60 s Retry-After hold.
     default_budget = None
     default_retry_after = {429: 60.0, 503: 60.0}
     secret_extras = ("oauth_refresh_token", "oauth_client_secret")

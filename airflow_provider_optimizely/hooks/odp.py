@@ -36,7 +36,7 @@ from airflow_provider_optimizely.models.odp import (
 )
 
 MAX_BATCH = 500
-# API.md §3: ODP profiles take 10 requests/s; events and objects have no published limit.
+# docs/api-contract.md §3: ODP profiles take 10 requests/s; events and objects have no published limit.
 PROFILES_PER_SECOND = 10.0
 
 

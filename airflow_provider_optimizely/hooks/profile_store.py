@@ -16,7 +16,7 @@ from airflow_provider_optimizely.models.profile_store import StoredProfile
 
 PROFILES_PATH = "api/v1.0/profiles"
 DEFAULT_SCOPE = "default"
-# API.md §6: $skip + $top must stay under 10000.
+# docs/api-contract.md §6: $skip + $top must stay under 10000.
 MAX_QUERY_WINDOW = 10_000
 # A profile id no store holds: a GET of it proves the key without touching data.
 _PROBE_PROFILE_ID = "00000000-0000-0000-0000-000000000000"

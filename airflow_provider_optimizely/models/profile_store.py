@@ -1,4 +1,5 @@
-"""Profile Store v1.0 bodies (API.md §6). The vendor's field names are PascalCase; we keep them."""
+"""Profile Store v1.0 bodies (docs/api-contract.md §6). The vendor's field names are PascalCase; we keep
+them."""
 
 from __future__ import annotations
 

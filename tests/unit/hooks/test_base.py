@@ -74,7 +74,7 @@ def test_argument_beats_extra_beats_default(set_connection: Callable[..., None])
     set_connection("plain", "optimizely", "https://a.example/v1", "t")
     defaults = OptimizelyDcpHook("plain")
     assert defaults.retry_policy().max_attempts == 5
-    assert defaults.budget() is None  # API.md §3: DCP publishes no limit
+    assert defaults.budget() is None  # docs/api-contract.md §3: DCP publishes no limit
     assert defaults.retry_policy().default_retry_after[429] == 60.0
 
 
