@@ -25,9 +25,14 @@ def _text(label: str, description: str, *, secret: bool = False, url: bool = Fal
 
 
 _RETRY_FIELDS = {
-    "max_attempts": _number("Max attempts", "Attempts per request, the first included (default 5)."),
+    "max_attempts": _number(
+        "Max attempts",
+        "Attempts per request against faults (5xx, dropped connections, timeouts), the first included "
+        "(default 5). A 429 asking to wait is not a fault.",
+    ),
     "max_retry_seconds": _number(
-        "Max retry seconds", "Give up retrying a request after this long (default 600)."
+        "Max retry seconds",
+        "Time budget of a request's retries and waits, a 429's Retry-After included (default 600).",
     ),
 }
 
@@ -38,22 +43,36 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
         "hook-name": "Optimizely DCP",
         "ui-field-behaviour": {
             "hidden-fields": ["schema", "port", "login"],
-            "relabeling": {"host": "API base URL", "password": "API token"},
+            "relabeling": {"host": "API base URL", "password": "Classic token or OAuth access token"},
             "placeholders": {
                 "host": "https://api.optimizely.com/experiment/v1",
-                "password": "classic token, or a personal/OAuth token with token_type bearer",
+                "password": "DCP classic token (empty with auth_scheme oauth and a refresh token)",
             },
         },
+        # No extra that holds a non-secret may have a name Airflow treats as sensitive (containing
+        # token, secret, password, api_key, ...): Airflow's UI and REST API would show it as ***.
         "conn-fields": {
-            "token_type": {
-                "label": "Token type",
-                "description": "classic: sent as 'Token: ...'; bearer: 'Authorization: Bearer ...'.",
+            "auth_scheme": {
+                "label": "Auth scheme",
+                "description": "classic: the password is a DCP classic token, sent as 'Token: ...'. "
+                "oauth: an OAuth 2.0 access token, sent as 'Authorization: Bearer ...', refreshed from "
+                "the OAuth refresh token below (without one, the password is the access token).",
                 "schema": {
                     "type": ["string", "null"],
-                    "enum": ["classic", "bearer", None],
+                    "enum": ["classic", "oauth", None],
                     "default": "classic",
                 },
             },
+            "oauth_refresh_token": _text(
+                "OAuth refresh token", "With auth_scheme oauth: exchanged for access tokens.", secret=True
+            ),
+            "oauth_client_id": _text("OAuth client id", "The OAuth app the refresh token was issued to."),
+            "oauth_client_secret": _text("OAuth client secret", "The OAuth app's secret.", secret=True),
+            "oauth_refresh_url": _text(
+                "OAuth token endpoint",
+                "Where the refresh token is exchanged (default https://app.optimizely.com/oauth2/token).",
+                url=True,
+            ),
             "profile_api_base": _text(
                 "Profile API base URL",
                 "Base URL of customer_profile and alias calls (default https://vis.optimizely.com/api).",
@@ -119,7 +138,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
             "placeholders": {"host": "https://api.opti-x.optimove.net/api/data-connections/v1"},
         },
         "conn-fields": {
-            "brand_key": _text("Brand key", "Sent as x-brand-key.", secret=True),
+            "brand_api_key": _text("Brand key", "Sent as x-brand-key.", secret=True),
             "requests_per_second": _number("Requests per second", "Client-side budget (none by default)."),
             **_RETRY_FIELDS,
         },

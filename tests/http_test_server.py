@@ -35,6 +35,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.monotonic() on arrival
+    target: str = ""  # the request line's target as sent, still percent-encoded (path and query)
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -70,6 +71,7 @@ class ScriptedServer:
                     headers={k: v for k, v in self.headers.items()},
                     body=body,
                     at=time.monotonic(),
+                    target=self.path,
                 )
                 if server.record:
                     with server._lock:

@@ -29,6 +29,7 @@ from airflow_provider_optimizely.core.csv_validation import (
     check_csv,
     check_rows,
 )
+from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.pii import SaltedHasher
 from airflow_provider_optimizely.core.report import Log, RejectLimit, request_counts
 
@@ -36,7 +37,7 @@ UPLOAD_FORMATS = ("csv", "tsv")
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class UploadRefused(ValueError):
+class UploadRefused(TerminalError, ValueError):
     """DCP would refuse the file (or more rows of it than ``max_rejected`` allows): nothing was uploaded."""
 
 

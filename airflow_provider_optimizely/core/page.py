@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_optimizely.core.errors import TerminalError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -28,7 +30,7 @@ class Unreadable:
 Row = dict[str, Any]
 
 
-class SourceError(ValueError):
+class SourceError(TerminalError, ValueError):
     """The source as a whole can't be read (no header, an unknown format): nothing was sent."""
 
 

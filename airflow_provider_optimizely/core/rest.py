@@ -7,40 +7,37 @@ object holds only configuration, the shared pool, the shared limiter and the cou
 
 from __future__ import annotations
 
-import ipaddress
 import json as jsonlib
 import logging
 import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from typing import Any, Protocol
+from urllib.parse import urlencode, urljoin
 
 import msgspec
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from airflow_provider_optimizely.core.errors import (
+    InsecureUrlError,
     OptimizelyApiError,
+    OptimizelyError,
     OptimizelyTransportError,
     error_from_response,
 )
 from airflow_provider_optimizely.core.ratelimit import RateLimiter, parse_retry_after
-from airflow_provider_optimizely.core.retry import (
-    RetryPolicy,
-    is_retryable_status,
-    transport_error_happened_before_send,
-    transport_reason,
-)
+from airflow_provider_optimizely.core.request_stats import RequestStats
+from airflow_provider_optimizely.core.retry import CallState, Reauthenticate, RetryPolicy, retrying_for
+from airflow_provider_optimizely.core.transport import classify
+from airflow_provider_optimizely.core.urls import check_url_is_safe, host_of, origin, path_of
+
+__all__ = ["InsecureUrlError", "RequestStats", "RestClient", "check_url_is_safe", "encode_json"]
 
 DEFAULT_TIMEOUT = (10.0, 60.0)
 MAX_PER_PAGE = 100
 _MASK = "***"
-_TRANSPORT_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
-_NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
 
 
 def _encodable(value: Any) -> Any:
@@ -84,77 +81,20 @@ def _finite(value: Any) -> Any:
     return value
 
 
-class InsecureUrlError(ValueError):
-    """A plain ``http://`` URL for a host that is not loopback, or a URL with no scheme."""
+class Authenticator(Protocol):
+    """Credentials that change while a client lives (an OAuth access token): asked before every attempt."""
 
+    def headers(self) -> Mapping[str, str]:
+        """The auth headers to send now (refreshing them first when they are about to expire)."""
+        ...
 
-def check_url_is_safe(url: str) -> None:
-    """HTTPS everywhere; plain HTTP only to a loopback host (the emulator)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return
-    # The URL itself holds no secret (auth goes in headers), but keep only scheme and host in the message.
-    raise InsecureUrlError(
-        f"refusing {parts.scheme or 'scheme-less'} URL for host {parts.hostname!r}: "
-        "use https:// (plain http:// is allowed only to a loopback host)"
-    )
+    def unauthorized(self, sent: Mapping[str, str]) -> bool:
+        """A 401 answered ``sent``: True when fresh credentials are now worth one more attempt."""
+        ...
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class RequestStats:
-    """Thread-safe counters an operator puts in its run report.
-
-    ``maybe_applied_twice`` counts the retries whose previous attempt may already have been applied: a
-    non-GET request that failed after its connection was made (read timeout, dropped connection), or a
-    POST/PATCH answered 500/502/503/504. A 429, a refused connection, or a GET never counts there.
-    """
-
-    _FIELDS = ("requests", "retries", "maybe_applied_twice", "throttled_seconds", "backoff_seconds")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.retries = 0
-        self.maybe_applied_twice = 0
-        self.throttled_seconds = 0.0
-        self.backoff_seconds = 0.0
-
-    def add(self, **deltas: float) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
-
-    def as_dict(self) -> dict[str, float]:
-        with self._lock:
-            stats = {name: getattr(self, name) for name in self._FIELDS}
-        stats["throttled_seconds"] = round(stats["throttled_seconds"], 3)
-        stats["backoff_seconds"] = round(stats["backoff_seconds"], 3)
-        return stats
-
-    def __repr__(self) -> str:
-        return f"RequestStats({self.as_dict()})"
-
-
-@dataclass
-class _Attempt:
-    """What one call's retry loop remembers between attempts (a local of ``request``)."""
-
-    method: str
-    path: str
-    started: float
-    limiter: RateLimiter
-    attempts: int = 0
-    may_have_applied: bool = False
+    def secrets(self) -> Iterable[str]:
+        """The credentials it holds now, to be scrubbed from any text an error keeps."""
+        ...
 
 
 class RestClient:
@@ -162,6 +102,8 @@ class RestClient:
 
     ``base_url`` ends the same way the vendor documents it (``.../experiment/v1``); paths are relative to
     it (``dcp_services``) and may be given another base per call (DCP profiles live on another host).
+    ``conn_id`` (the Airflow connection) and ``auth_hint`` (which of its fields hold the credentials)
+    are named by every error, so a user knows where to look.
     """
 
     def __init__(
@@ -169,37 +111,37 @@ class RestClient:
         base_url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        auth: Authenticator | None = None,
         secrets: Iterable[str] = (),
         rate_limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         logger: logging.Logger | None = None,
         api_name: str = "",
+        conn_id: str = "",
+        auth_hint: str = "",
         pool_size: int = 10,
         user_agent: str = "airflow-provider-optimizely",
     ) -> None:
         check_url_is_safe(base_url)
         self.base_url = base_url.rstrip("/") + "/"
         self.api_name = api_name
+        self.conn_id = conn_id
+        self.auth_hint = auth_hint
         self.timeout = timeout
         self.rate_limiter = rate_limiter or RateLimiter()
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger("airflow_provider_optimizely.rest")
         self.stats = RequestStats()
+        self.auth = auth
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._safe_origins: set[str] = {_origin(self.base_url)}
+        self._safe_origins: set[str] = {origin(self.base_url)}
         # urllib3's pool is thread-safe; requests.Session is not documented as such, so each thread gets
         # its own Session over the one shared adapter (and so the one shared connection pool).
         self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
         self._local = threading.local()
-        self._retrying = Retrying(
-            retry=retry_if_exception(self._should_retry),
-            stop=self._should_stop,
-            wait=self._wait_before_retry,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        self._retrying = retrying_for(self)
 
     # -- public API ---------------------------------------------------------------------------------------
 
@@ -209,6 +151,7 @@ class RestClient:
         path: str,
         *,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         expected: Sequence[int] | None = None,
         base_url: str | None = None,
@@ -217,20 +160,26 @@ class RestClient:
     ) -> requests.Response:
         """Send one request (retrying as the policy says) and return a 2xx/3xx answer, else raise.
 
-        ``json`` is serialised once, here (``encode_json``), and the same bytes are resent on a retry.
+        ``json`` is serialised once, here (``encode_json``), and the same bytes are resent on a retry;
+        ``form`` is sent form-encoded instead (an OAuth token endpoint).
         ``expected`` (success codes the API documents) is informational: any 2xx is accepted, another
         one than documented is logged at debug level.
         ``rate_limiter`` replaces the client's for this call (a route with its own limit, e.g. ODP profiles).
         """
         method = method.upper()
         url = self._url(path, base_url)
-        body = None if json is None else encode_json(json)
         call_headers = {**self._headers, **(headers or {})}
-        if body is not None:
+        body: bytes | None = None
+        if json is not None:
+            body = encode_json(json)
             call_headers["Content-Type"] = "application/json"
-        call = _Attempt(
+        elif form is not None:
+            body = urlencode(form).encode()
+            call_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        call = CallState(
             method=method,
-            path=_display_path(path),
+            path=path_of(url),
+            host=host_of(url),
             started=time.monotonic(),
             limiter=rate_limiter or self.rate_limiter,
         )
@@ -240,10 +189,9 @@ class RestClient:
                 with attempt:
                     attempt.retry_state.kwargs["call"] = call
                     response = self._send_once(call, url, body, params, call_headers)
-        except _RetryableTransport as exc:
-            raise OptimizelyTransportError(
-                method, call.path, str(exc), call.attempts, self.api_name
-            ) from None
+        except (OptimizelyApiError, OptimizelyTransportError) as exc:
+            exc.attempts = call.attempts  # the last attempt's error, raised once retries stop
+            raise
         assert response is not None
         if expected and response.status_code not in expected:
             self.log.debug(
@@ -265,13 +213,14 @@ class RestClient:
     ) -> Iterator[Any]:
         """Yield the items of a paginated list, fetching a page only when the previous one is used up.
 
-        Follows ``Link: <...>; rel="next"`` (API.md §3); never to another origin than the first page's.
+        Follows ``Link: <...>; rel="next"`` (docs/api-contract.md §3); never to another origin than the
+        first page's.
         """
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         first_params = {"per_page": per_page, "page": 1, **(params or {})}
         response = self.request("GET", path, params=first_params, base_url=base_url)
-        origin = _origin(response.url)
+        first_origin = origin(response.url)
         while True:
             page = _json_of(response)
             items = page.get(items_key, []) if items_key and isinstance(page, dict) else page
@@ -280,7 +229,7 @@ class RestClient:
             if not next_url:
                 return
             next_url = urljoin(response.url, next_url)
-            if _origin(next_url) != origin:
+            if origin(next_url) != first_origin:
                 raise InsecureUrlError(
                     "pagination Link points to another host; not following it with our credentials"
                 )
@@ -288,7 +237,10 @@ class RestClient:
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret this client knows replaced by ``***``."""
-        for secret in self._secrets:
+        secrets = self._secrets
+        if self.auth is not None:
+            secrets = sorted({*secrets, *self.auth.secrets()}, key=len, reverse=True)
+        for secret in secrets:
             text = text.replace(secret, _MASK)
         return text
 
@@ -305,43 +257,60 @@ class RestClient:
 
     def _send_once(
         self,
-        call: _Attempt,
+        call: CallState,
         url: str,
         body: bytes | None,
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str],
     ) -> requests.Response:
         call.attempts += 1
+        try:
+            auth_headers = self.auth.headers() if self.auth is not None else {}
+        except OptimizelyError as exc:
+            # No credentials to send (the token endpoint failed): this request never left.
+            raise call.failed(exc, sent=False) from None
         waited = call.limiter.acquire()
         self.stats.add(requests=1, throttled_seconds=waited)
         try:
             response = self._session().request(
-                call.method, url, data=body, params=params, headers=headers, timeout=self.timeout
+                call.method,
+                url,
+                data=body,
+                params=params,
+                headers={**headers, **auth_headers},
+                timeout=self.timeout,
             )
             # Observed while this request still counts as in flight (the limiter discounts the others).
             call.limiter.observe(response.headers)
-        except _TRANSPORT_ERRORS as exc:
-            call.may_have_applied = call.method != "GET" and not transport_error_happened_before_send(exc)
-            raise _RetryableTransport(self.scrub(transport_reason(exc))) from None
+        except requests.exceptions.RequestException as exc:
+            raise call.failed(self._transport_error(call, exc)) from None
         finally:
             call.limiter.release()
         if response.status_code < 400:
             return response
-        raise self._error_for(call, response)
+        if response.status_code == 401 and self.auth is not None and not call.reauthenticated:
+            call.reauthenticated = True
+            if self.auth.unauthorized(auth_headers):
+                raise Reauthenticate()
+        raise call.failed(self._error_for(call, response))
 
-    def _error_for(self, call: _Attempt, response: requests.Response) -> OptimizelyApiError:
+    def _transport_error(self, call: CallState, exc: requests.exceptions.RequestException) -> OptimizelyError:
+        kind, reason = classify(exc)
+        if issubclass(kind, OptimizelyTransportError):
+            return kind(call.method, call.path, reason, call.attempts, self.api_name, self.conn_id, call.host)
+        where = f"{self.api_name} {call.method} {call.path} (connection {self.conn_id!r}, host {call.host})"
+        return kind(f"{where}: {reason}")
+
+    def _error_for(self, call: CallState, response: requests.Response) -> OptimizelyApiError:
         status = response.status_code
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is None:
+            if not retry_after:
                 retry_after = self.retry.default_retry_after.get(status)
-            if retry_after is not None:
+            if retry_after:
                 # Every thread of this client waits, not only this one.
                 call.limiter.pause(retry_after)
-        call.may_have_applied = (
-            call.method in _NON_IDEMPOTENT and status >= 500 and is_retryable_status(status)
-        )
         return error_from_response(
             status,
             self.scrub(response.text),
@@ -350,58 +319,10 @@ class RestClient:
             api=self.api_name,
             reason=response.reason or "",
             retry_after=retry_after,
+            conn_id=self.conn_id,
+            host=call.host,
+            hint=self.auth_hint,
         )
-
-    # -- retry policy (tenacity callbacks; per-call state arrives in retry_state) --------------------------
-
-    @staticmethod
-    def _should_retry(exc: BaseException) -> bool:
-        if isinstance(exc, _RetryableTransport):
-            return True
-        return isinstance(exc, OptimizelyApiError) and is_retryable_status(exc.status)
-
-    def _wait_before_retry(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, OptimizelyApiError) and exc.retry_after is not None:
-            return 0.0  # the limiter's pause makes every thread (this one included) wait that long
-        return self.retry.backoff(state.attempt_number)
-
-    def _should_stop(self, state: RetryCallState) -> bool:
-        call: _Attempt = state.kwargs["call"]
-        exc = state.outcome.exception() if state.outcome else None
-        pending = state.upcoming_sleep
-        if isinstance(exc, OptimizelyApiError) and exc.retry_after is not None:
-            pending = max(pending, exc.retry_after)
-        spent = time.monotonic() - call.started
-        return (
-            state.attempt_number >= self.retry.max_attempts or spent + pending > self.retry.max_retry_seconds
-        )
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        call: _Attempt = state.kwargs["call"]
-        exc = state.outcome.exception() if state.outcome else None
-        reason = str(exc) if isinstance(exc, _RetryableTransport) else _short_status(exc)
-        self.stats.add(
-            retries=1,
-            maybe_applied_twice=1 if call.may_have_applied else 0,
-            backoff_seconds=state.upcoming_sleep,
-        )
-        pause = (
-            exc.retry_after if isinstance(exc, OptimizelyApiError) and exc.retry_after is not None else None
-        )
-        self.log.warning(
-            "%s %s %s failed (%s%s); attempt %d of %d, retrying in %.2fs%s",
-            self.api_name or "API",
-            call.method,
-            call.path,
-            reason,
-            ", may already have been applied" if call.may_have_applied else "",
-            state.attempt_number,
-            self.retry.max_attempts,
-            pause if pause is not None else state.upcoming_sleep,
-            " (Retry-After, all threads pause)" if pause is not None else "",
-        )
-        call.may_have_applied = False
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -417,37 +338,16 @@ class RestClient:
 
     def _url(self, path: str, base_url: str | None) -> str:
         if path.startswith(("http://", "https://")):
-            if _origin(path) not in self._safe_origins:
+            if origin(path) not in self._safe_origins:
                 raise InsecureUrlError("absolute URL to an unknown host; refusing to send credentials there")
             return path
         base = self.base_url
         if base_url is not None:
             base = base_url.rstrip("/") + "/"
-            if _origin(base) not in self._safe_origins:
+            if origin(base) not in self._safe_origins:
                 check_url_is_safe(base)
-                self._safe_origins.add(_origin(base))
+                self._safe_origins.add(origin(base))
         return base + path.lstrip("/")
-
-
-class _RetryableTransport(Exception):
-    """Internal: a transport failure between retries (the public error is built when retries stop)."""
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _display_path(path: str) -> str:
-    """The path as errors and logs show it: no scheme, host or query string."""
-    parts = urlsplit(path)
-    return parts.path.lstrip("/") if parts.scheme else path.split("?", 1)[0].lstrip("/")
-
-
-def _short_status(exc: BaseException | None) -> str:
-    if isinstance(exc, OptimizelyApiError):
-        return f"{exc.status} {exc.code}" if exc.code else str(exc.status)
-    return type(exc).__name__
 
 
 def _json_of(response: requests.Response) -> Any:

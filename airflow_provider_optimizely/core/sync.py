@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from airflow_provider_optimizely.core.batching import BoundedPool
+from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.report import (
     DEFAULT_REJECTS_KEPT,
     Log,
@@ -120,7 +121,7 @@ class RowRejected(Exception):
         self.key = None if key is None else str(key)
 
 
-class SyncConfigError(ValueError):
+class SyncConfigError(TerminalError, ValueError):
     """The sync is set up wrong (a mapping names an unknown attribute...): nothing more is sent."""
 
 

@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from airflow_provider_optimizely.core.errors import BadRequestError, ConflictError
+from airflow_provider_optimizely.core.errors import BadRequestError, ConflictError, TerminalError
 from airflow_provider_optimizely.core.report import Log
 from airflow_provider_optimizely.core.schema_inference import AttributeSpec, Target
 
 DEFAULT_SERVICE_NAME = "Customer profiles"
 
 
-class TargetSetupError(ValueError):
+class TargetSetupError(TerminalError, ValueError):
     """What exists remotely contradicts what the task asks for; running it again would not change that."""
 
 

@@ -78,7 +78,7 @@ class EmulatorHandle:
                 "conn_type": conn_type,
                 "host": self.urls["optimove"],
                 "password": self.keys["optimove_api_key"],
-                "extra": {"brand_key": self.keys["optimove_brand_key"]},
+                "extra": {"brand_api_key": self.keys["optimove_brand_key"]},
             }
         raise KeyError(f"no emulated connection {conn_id_or_type!r}: one of {', '.join(CONNECTION_TYPES)}")
 
@@ -107,7 +107,7 @@ class EmulatorHandle:
             "oauth_refresh_token": grant["refresh_token"],
             "oauth_client_id": grant["client_id"],
             "oauth_client_secret": grant["client_secret"],
-            "oauth_token_url": self.urls["dcp_oauth_token"],
+            "oauth_refresh_url": self.urls["dcp_oauth_token"],
         }
         return connection
 

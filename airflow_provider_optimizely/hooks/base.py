@@ -6,29 +6,41 @@ hook; every thread that shares the hook shares its connection pool, rate limiter
 
 Retry bounds: an argument given to the hook wins; else the connection's extra (``max_attempts``,
 ``max_retry_seconds``); else the API's default. The same rule holds for the rate budget
-(``requests_per_second``/``requests_per_minute`` arguments, then extras, then API.md §3's defaults).
+(``requests_per_second``/``requests_per_minute`` arguments, then extras, then docs/api-contract.md §3's
+defaults).
+
+Every error a hook raises names its connection id, and every identifier that goes into a URL path
+passes through ``segment`` (one path segment, never ``.``/``..``/empty; docs/connections.md).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_optimizely.core.errors import AuthError, OptimizelyError
+from airflow_provider_optimizely.core.errors import (
+    InsecureUrlError,
+    InvalidIdentifierError,
+    OptimizelyConfigError,
+    OptimizelyError,
+)
 from airflow_provider_optimizely.core.ratelimit import Budget, RateLimiter
-from airflow_provider_optimizely.core.rest import DEFAULT_TIMEOUT, InsecureUrlError, RestClient
+from airflow_provider_optimizely.core.rest import DEFAULT_TIMEOUT, Authenticator, RestClient
 from airflow_provider_optimizely.core.retry import RetryPolicy
+from airflow_provider_optimizely.core.urls import path_segment
+
+__all__ = ["OptimizelyBaseHook"]
 
 _CLIENT_LOCK = threading.Lock()
-
-
-class OptimizelyConfigError(ValueError):
-    """The connection lacks something the hook needs (a host, a key), or holds a value it can't use."""
+# test_connection answers a person waiting in the UI: a short bound, whatever the connection says.
+_PROBE_RETRY = RetryPolicy(max_attempts=2, max_retry_seconds=15.0, backoff_initial=0.5, backoff_max=2.0)
 
 
 class OptimizelyBaseHook(BaseHook):
@@ -45,7 +57,7 @@ class OptimizelyBaseHook(BaseHook):
     secret_extras: ClassVar[tuple[str, ...]] = ()
     #: The default client-side budget when the connection sets none (None: no client budget).
     default_budget: ClassVar[Budget | None] = None
-    #: Pause applied to a 429/503 that comes without Retry-After (DCP: 60 s, per API.md §3).
+    #: Pause applied to a 429/503 that comes without Retry-After (DCP: 60 s, per docs/api-contract.md §3).
     default_retry_after: ClassVar[Mapping[int, float]] = {}
     default_max_attempts: ClassVar[int] = 5
     default_max_retry_seconds: ClassVar[float] = 600.0
@@ -135,26 +147,63 @@ class OptimizelyBaseHook(BaseHook):
     # -- what each API hook provides ------------------------------------------------------------------------
 
     def auth_headers(self, conn: Connection) -> dict[str, str]:
+        """Headers that carry a fixed credential (none when ``authenticator`` supplies them)."""
+        raise NotImplementedError
+
+    def authenticator(self, conn: Connection) -> Authenticator | None:
+        """Credentials that change while the hook lives (an OAuth access token); None for fixed ones."""
+        return None
+
+    def auth_hint(self, conn: Connection) -> str:
+        """What a 401/403 error tells the user to check: the connection fields that hold credentials."""
+        return "Check the connection's password"
+
+    def probe(self, client: RestClient) -> str:
+        """One cheap authenticated call for ``test_connection``; returns what it proved."""
         raise NotImplementedError
 
     def test_connection(self) -> tuple[bool, str]:
-        raise NotImplementedError
+        """What the UI's Test button shows: one cheap authenticated call, retried at most once, and a
+        message that names the connection and never a secret."""
+        try:
+            client = self._build_client(retry=_PROBE_RETRY)
+            try:
+                message = self.probe(client)
+            finally:
+                client.close()
+        except OptimizelyError as exc:
+            return False, str(exc)
+        return True, message
+
+    def segment(self, value: object, slot: str) -> str:
+        """``value`` as one URL path segment (``slot`` names it in an error: "customer id").
+
+        Every identifier a hook puts in a path goes through here, so that none can leave its route.
+        """
+        try:
+            return path_segment(value, f"{self.api_name} {slot}")
+        except InvalidIdentifierError as exc:
+            raise InvalidIdentifierError(f"{exc.slot} (connection {self.conn_id!r})", value) from None
 
     # -- building the client --------------------------------------------------------------------------------
 
-    def _build_client(self) -> RestClient:
+    def _build_client(self, retry: RetryPolicy | None = None) -> RestClient:
         conn = self.connection
         try:
+            authenticator = self.authenticator(conn)
             return RestClient(
                 self.base_url,
-                headers=self.auth_headers(conn),
+                headers=self.auth_headers(conn) if authenticator is None else {},
+                auth=authenticator,
                 secrets=self._secrets_of(conn),
                 rate_limiter=RateLimiter(self.budget()),
-                retry=self.retry_policy(),
+                retry=retry or self.retry_policy(),
                 timeout=self.timeout,
                 # A stdlib logger: Airflow routes it to the task log (masked); tests capture it with caplog.
                 logger=logging.getLogger(f"airflow_provider_optimizely.rest.{self.api_name.lower()}"),
                 api_name=self.api_name,
+                conn_id=self.conn_id,
+                auth_hint=self.auth_hint(conn),
                 pool_size=self.pool_size,
             )
         except InsecureUrlError as exc:
@@ -199,15 +248,20 @@ class OptimizelyBaseHook(BaseHook):
             )
         return conn.password
 
-    def _check(self, probe: Any) -> tuple[bool, str]:
-        """Run one cheap authenticated call for ``test_connection``; never lets a secret into the text."""
-        try:
-            message = probe()
-        except AuthError as exc:
-            return False, f"{self.api_name} refused the credentials: {exc}"
-        except (OptimizelyError, OptimizelyConfigError) as exc:
-            return False, str(exc)
-        return True, message
+    def _extra(self, conn: Connection, name: str, *old_names: str) -> Any:
+        """An extra by its name, else by an older name it replaced (with a deprecation warning)."""
+        extras = conn.extra_dejson
+        if extras.get(name) not in (None, ""):
+            return extras[name]
+        for old in old_names:
+            if extras.get(old) not in (None, ""):
+                warnings.warn(
+                    f"connection {self.conn_id!r}: the extra {old!r} is now called {name!r}; rename it",
+                    AirflowProviderDeprecationWarning,
+                    stacklevel=3,
+                )
+                return extras[old]
+        return None
 
 
 def _positive(value: Any, name: str) -> float:

@@ -1,8 +1,11 @@
-"""OptimizelyOdpHook: Optimizely Data Platform REST v3 (API.md §5).
+"""OptimizelyOdpHook: Optimizely Data Platform REST v3 (docs/api-contract.md §5).
 
-Events, profiles and objects go out as plain dicts (one ``json.dumps`` a batch). The private key (the
+Events, profiles and objects go out as plain dicts (one JSON encoding a batch). The private key (the
 connection's password) is used for every call; with no password, the public key (extra
-``public_api_key``) is used for the calls it may make (sending data), and reads fail with an AuthError.
+``public_api_key``) is used for the routes that take it (``POST /events``, ``POST /objects/{type}``,
+``GET /objects/{type}/{id}``). Every other route (``POST /profiles``, ``GET /profiles``, ``/schema``,
+``/segments``) takes the private key only: without it the call fails before anything is sent, naming the
+connection and its missing password.
 """
 
 from __future__ import annotations
@@ -10,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
-from urllib.parse import quote
 
 from airflow.sdk import Connection
 
-from airflow_provider_optimizely.core.errors import NotFoundError
+from airflow_provider_optimizely.core.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    OptimizelyConfigError,
+)
 from airflow_provider_optimizely.core.ratelimit import Budget, RateLimiter
-from airflow_provider_optimizely.hooks.base import OptimizelyBaseHook, OptimizelyConfigError
+from airflow_provider_optimizely.core.rest import RestClient
+from airflow_provider_optimizely.hooks.base import OptimizelyBaseHook
 from airflow_provider_optimizely.models.odp import (
     NewSchemaField,
     NewSchemaObject,
@@ -29,7 +36,7 @@ from airflow_provider_optimizely.models.odp import (
 )
 
 MAX_BATCH = 500
-# API.md §3: ODP profiles take 10 requests/s; events and objects have no published limit.
+# docs/api-contract.md §3: ODP profiles take 10 requests/s; events and objects have no published limit.
 PROFILES_PER_SECOND = 10.0
 
 
@@ -53,6 +60,22 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
             )
         return {"x-api-key": str(key)}
 
+    def auth_hint(self, conn: Connection) -> str:
+        if conn.password:
+            return (
+                "Check the connection's password (the ODP private API key) and its host (your region's API)"
+            )
+        return "Check the connection's extra public_api_key and its host (your region's API)"
+
+    def _private_key_route(self, route: str) -> None:
+        """Fail before sending when only the public key is set: ``route`` takes the private key only."""
+        if not self.connection.password:
+            raise OptimizelyConfigError(
+                f"connection {self.conn_id!r} (optimizely_odp): ODP {route} takes the private API key "
+                "only, and the connection has none: put the private key in its password (public_api_key "
+                "is enough for events and objects only)"
+            )
+
     @cached_property
     def profiles_rate_limiter(self) -> RateLimiter:
         """POST /profiles has its own limit: 10/s, or the connection's budget if that is lower."""
@@ -71,6 +94,7 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
 
     def upsert_profiles(self, profiles: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> dict[str, Any]:
         """Create or update profiles (``{identifiers, attributes}``, one or a list of at most 500)."""
+        self._private_key_route("POST /profiles")
         if not isinstance(profiles, Mapping):
             _check_batch(profiles, "profiles")
         response = self.client.request(
@@ -81,8 +105,10 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
     def get_profile(
         self, identifier_field: str, identifier_value: str, fields: Sequence[str] | None = None
     ) -> OdpProfile | None:
+        self._private_key_route("GET /profiles")
         params = {"fields": ",".join(fields)} if fields else None
-        path = f"profiles/{_seg(identifier_field)}/{_seg(identifier_value)}"
+        field = self.segment(identifier_field, "identifier field")
+        path = f"profiles/{field}/{self.segment(identifier_value, 'identifier value')}"
         try:
             answer = self.client.get_json(path, params=params)
         except NotFoundError:
@@ -92,13 +118,13 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
     def upsert_objects(self, object_type: str, objects: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Create or update at most 500 objects (``{object_id, fields}``) of one type."""
         _check_batch(objects, "objects")
-        return _json(
-            self.client.request("POST", f"objects/{_seg(object_type)}", json=objects, expected=(202,))
-        )
+        path = f"objects/{self._type(object_type)}"
+        return _json(self.client.request("POST", path, json=objects, expected=(202,)))
 
     def get_object(self, object_type: str, object_id: str) -> OdpObject | None:
+        path = f"objects/{self._type(object_type)}/{self.segment(object_id, 'object id')}"
         try:
-            answer = self.client.get_json(f"objects/{_seg(object_type)}/{_seg(object_id)}")
+            answer = self.client.get_json(path)
         except NotFoundError:
             return None
         return OdpObject.model_validate(answer)
@@ -106,12 +132,15 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
     # -- schema -----------------------------------------------------------------------------------------
 
     def list_schema_objects(self) -> Iterator[SchemaObject]:
+        self._private_key_route("GET /schema/objects")
         for item in self.client.paginate("schema/objects"):
             yield SchemaObject.model_validate(item)
 
     def get_schema_object(self, object_type: str) -> SchemaObject | None:
+        self._private_key_route("GET /schema/objects/{object_type}")
+        path = f"schema/objects/{self._type(object_type)}"
         try:
-            answer = self.client.get_json(f"schema/objects/{_seg(object_type)}")
+            answer = self.client.get_json(path)
         except NotFoundError:
             return None
         return SchemaObject.model_validate(answer)
@@ -119,10 +148,10 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
     def create_schema_object(
         self, object_type: str, display_name: str, description: str | None = None
     ) -> SchemaObject:
+        self._private_key_route("POST /schema/objects/{object_type}")
         body = NewSchemaObject(display_name=display_name, description=description).to_body()
-        response = self.client.request(
-            "POST", f"schema/objects/{_seg(object_type)}", json=body, expected=(201,)
-        )
+        path = f"schema/objects/{self._type(object_type)}"
+        response = self.client.request("POST", path, json=body, expected=(201,))
         return SchemaObject.model_validate({"name": object_type, **(_json(response) or {})})
 
     def create_schema_field(
@@ -133,34 +162,33 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
         type: OdpFieldType,
         description: str | None = None,
     ) -> SchemaField:
+        self._private_key_route("POST /schema/objects/{object_type}/fields")
         body = NewSchemaField(
             name=name, display_name=display_name, type=type, description=description
         ).to_body()
-        path = f"schema/objects/{_seg(object_type)}/fields"
+        path = f"schema/objects/{self._type(object_type)}/fields"
         response = self.client.request("POST", path, json=body, expected=(201,))
         return SchemaField.model_validate({**body, **(_json(response) or {})})
 
     def list_segments(self) -> Iterator[Segment]:
+        self._private_key_route("GET /segments")
         for item in self.client.paginate("segments"):
             yield Segment.model_validate(item)
 
     # -- test_connection --------------------------------------------------------------------------------
 
-    def test_connection(self) -> tuple[bool, str]:
-        def probe() -> str:
-            objects = self.client.get_json("schema/objects")
-            return f"ODP private key accepted ({len(objects or [])} schema object(s))"
+    def probe(self, client: RestClient) -> str:
+        self._private_key_route("GET /schema/objects (the connection test)")
+        objects = client.get_json("schema/objects")
+        return f"ODP private key accepted ({len(objects or [])} schema object(s))"
 
-        return self._check(probe)
+    def _type(self, object_type: str) -> str:
+        return self.segment(object_type, "object type")
 
 
 def _check_batch(items: Sequence[Any], what: str) -> None:
     if len(items) > MAX_BATCH:
-        raise ValueError(f"ODP takes at most {MAX_BATCH} {what} per request, got {len(items)}")
-
-
-def _seg(value: str) -> str:
-    return quote(str(value), safe="")
+        raise InvalidRequestError(f"ODP takes at most {MAX_BATCH} {what} per request, got {len(items)}")
 
 
 def _json(response: Any) -> Any:

@@ -1,20 +1,22 @@
-"""OptimizelyProfileStoreHook: Optimizely Profile Store v1.0 (API.md §6; the vendor now prefers ODP)."""
+"""OptimizelyProfileStoreHook: Optimizely Profile Store v1.0 (docs/api-contract.md §6; the vendor now
+prefers ODP)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import suppress
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
 from airflow.sdk import Connection
 
 from airflow_provider_optimizely.core.errors import NotFoundError
+from airflow_provider_optimizely.core.rest import RestClient
 from airflow_provider_optimizely.hooks.base import OptimizelyBaseHook
 from airflow_provider_optimizely.models.profile_store import StoredProfile
 
 PROFILES_PATH = "api/v1.0/profiles"
 DEFAULT_SCOPE = "default"
-# API.md §6: $skip + $top must stay under 10000.
+# docs/api-contract.md §6: $skip + $top must stay under 10000.
 MAX_QUERY_WINDOW = 10_000
 # A profile id no store holds: a GET of it proves the key without touching data.
 _PROBE_PROFILE_ID = "00000000-0000-0000-0000-000000000000"
@@ -38,6 +40,11 @@ class OptimizelyProfileStoreHook(OptimizelyBaseHook):
     def auth_headers(self, conn: Connection) -> dict[str, str]:
         return {"Authorization": f"epi-single {self._require_password(conn, 'the API key')}"}
 
+    def auth_hint(self, conn: Connection) -> str:
+        return (
+            "Check the connection's password (the Profile Store API key) and its host (your instance's URL)"
+        )
+
     @property
     def default_scope(self) -> str:
         return str(self.extras.get("default_scope") or DEFAULT_SCOPE)
@@ -56,7 +63,7 @@ class OptimizelyProfileStoreHook(OptimizelyBaseHook):
 
     def put_profile(self, profile_id: str, profile: Mapping[str, Any] | StoredProfile) -> PutOutcome:
         """Replace a profile, or create it under that id: ``created`` tells which (201 vs 200)."""
-        path = f"{PROFILES_PATH}/{_seg(profile_id)}"
+        path = f"{PROFILES_PATH}/{self.segment(profile_id, 'profile id')}"
         response = self.client.request("PUT", path, json=_body(profile), expected=(200, 201))
         return PutOutcome(StoredProfile.model_validate(response.json()), response.status_code == 201)
 
@@ -98,20 +105,15 @@ class OptimizelyProfileStoreHook(OptimizelyBaseHook):
                 return
             skip += top
 
-    def test_connection(self) -> tuple[bool, str]:
-        def probe() -> str:
-            self.get_profile(_PROBE_PROFILE_ID)  # 404 -> None: the key was accepted
-            return "Profile Store key accepted"
-
-        return self._check(probe)
+    def probe(self, client: RestClient) -> str:
+        with suppress(NotFoundError):  # past authentication, the unknown profile is a 404
+            client.get_json(self._profile_path(_PROBE_PROFILE_ID, None))
+        return "Profile Store key accepted"
 
     def _profile_path(self, profile_id: str, scope: str | None) -> str:
-        return f"{PROFILES_PATH}/{_seg(scope or self.default_scope)}/{_seg(profile_id)}"
+        scope_segment = self.segment(self.default_scope if scope is None else scope, "scope")
+        return f"{PROFILES_PATH}/{scope_segment}/{self.segment(profile_id, 'profile id')}"
 
 
 def _body(profile: Mapping[str, Any] | StoredProfile) -> Any:
     return profile.to_body() if isinstance(profile, StoredProfile) else profile
-
-
-def _seg(value: str) -> str:
-    return quote(str(value), safe="")

@@ -1,4 +1,5 @@
-"""DCP bodies (API.md §4): services, tables (datasources), attributes, profiles, aliases, Upload History."""
+"""DCP bodies (docs/api-contract.md §4): services, tables (datasources), attributes, profiles, aliases,
+Upload History."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ODP v3 bodies (API.md §5, odp-openapi.yaml). Events, profiles and objects are sent as plain dicts."""
+"""ODP v3 bodies (docs/api-contract.md §5). Events, profiles and objects are sent as plain dicts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Optimove Data Connections bodies (API.md §7). Records are sent as plain dicts (batches of 5000)."""
+"""Optimove Data Connections bodies (docs/api-contract.md §7). Records are sent as plain dicts (batches
+of 5000)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Profile Store v1.0 bodies (API.md §6). The vendor's field names are PascalCase; we keep them."""
+"""Profile Store v1.0 bodies (docs/api-contract.md §6). The vendor's field names are PascalCase; we keep
+them."""
 
 from __future__ import annotations
 
@@ -22,3 +23,11 @@ class StoredProfile(VendorModel):
     Info: dict[str, Any] = Field(default_factory=dict)
     ContactInformation: list[str] = Field(default_factory=list)
     Payload: dict[str, Any] = Field(default_factory=dict)
+
+    def to_body(self) -> dict:
+        """The profile as a POST or PUT body: without ``ProfileId`` and ``UpdateTime``, which the server
+        sets (a body that carries them is refused)."""
+        body = super().to_body()
+        body.pop("ProfileId", None)
+        body.pop("UpdateTime", None)
+        return body

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_optimizely.core.page import SourceError
+from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.report import (
     DEFAULT_PROGRESS_INTERVAL,
     DEFAULT_REJECTS_KEPT,
@@ -29,14 +29,7 @@ from airflow_provider_optimizely.core.report import (
     TooManyRejectedRows,
 )
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE
-from airflow_provider_optimizely.core.sync import (
-    DEFAULT_MAX_CONCURRENCY,
-    SyncConfigError,
-    Writer,
-    describe_stop,
-    run_sync,
-)
-from airflow_provider_optimizely.hooks.base import OptimizelyConfigError
+from airflow_provider_optimizely.core.sync import DEFAULT_MAX_CONCURRENCY, Writer, describe_stop, run_sync
 from airflow_provider_optimizely.operators._base import HookT, OptimizelyBaseOperator
 from airflow_provider_optimizely.operators._sources import count_sources, open_rows
 
@@ -55,8 +48,6 @@ SOURCE_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 #: The XCom key under which every run, failed or not, leaves its report.
 REPORT_XCOM_KEY = "run_report"
-# Errors that another try would meet again: the task fails without using its retries.
-_TERMINAL = (SyncConfigError, SourceError, OptimizelyConfigError)
 
 
 def parse_reject_limit(value: Any) -> RejectLimit:
@@ -156,7 +147,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 report.stopped_by = describe_stop(exc)
                 report.duration_seconds = time.monotonic() - started
             self._leave(context, report)
-            if isinstance(exc, (TooManyRejectedRows, *_TERMINAL)):
+            # Another try would meet the same rows, setting or answer: fail without using the retries.
+            if isinstance(exc, (TooManyRejectedRows, TerminalError)):
                 raise AirflowFailException(str(exc)) from None
             raise
         self._leave(context, report)

@@ -37,8 +37,7 @@ def remembered_connection_key(hook: OptimoveHook, name: str) -> str:
     The account is the API host and the brand key, hashed (the key is a secret and never stored): two
     Airflow connections to one brand share the memory, and two brands never do.
     """
-    brand_key = str(hook.extras.get("brand_key") or "")
-    account = hashlib.sha256(f"{hook.base_url}\n{brand_key}".encode()).hexdigest()[:16]
+    account = hashlib.sha256(f"{hook.base_url}\n{hook.brand_key}".encode()).hexdigest()[:16]
     return f"{MEMORY_PREFIX}.{account}.{name}"
 
 

@@ -20,19 +20,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_optimizely.core.errors import (
-    OptimizelyApiError,
-    OptimizelyError,
-    OptimizelyTransportError,
-    RateLimitedError,
-    ServerError,
-)
+from airflow_provider_optimizely.core.errors import OptimizelyApiError, OptimizelyError, TransientError
 from airflow_provider_optimizely.core.upload_history import WAITING, find_in_history, upload_verdict
 
 EVENT_FOUND = "found"
 EVENT_TIMEOUT = "timeout"
 EVENT_ERROR = "error"
-_TRANSIENT = (RateLimitedError, ServerError, OptimizelyTransportError)
 
 
 class OptimizelyDcpUploadHistoryTrigger(BaseTrigger):
@@ -89,7 +82,7 @@ class OptimizelyDcpUploadHistoryTrigger(BaseTrigger):
                 if hook is None:
                     hook = await asyncio.to_thread(self._hook)
                 found = await asyncio.to_thread(self._look, hook)
-            except _TRANSIENT as exc:
+            except TransientError as exc:
                 retry_after = exc.retry_after if isinstance(exc, OptimizelyApiError) else None
                 wait = max(delay, retry_after or 0.0)
                 self.log.warning("Upload History not readable now (%s); polling again in %.0f s", exc, wait)

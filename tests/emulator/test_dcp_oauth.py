@@ -120,7 +120,7 @@ def test_keeping_refresh_tokens_is_a_setting(emulator):
 def test_the_oauth_connection_of_the_handle_holds_what_a_client_needs(emulator):
     connection = emulator.oauth_connection("optimizely_default")
     extra = connection["extra"]
-    assert extra["auth_scheme"] == "oauth" and extra["oauth_token_url"] == emulator.urls["dcp_oauth_token"]
+    assert extra["auth_scheme"] == "oauth" and extra["oauth_refresh_url"] == emulator.urls["dcp_oauth_token"]
     assert services(emulator, connection["password"]).status_code == 200
     grant = {
         "refresh_token": extra["oauth_refresh_token"],

@@ -37,7 +37,7 @@ def test_emulator_connections_point_airflow_at_the_emulator(emulator_connections
     ps = json.loads(emulator_connections["optimizely_profile_store_default"])
     assert (ps["conn_type"], ps["host"]) == ("optimizely_profile_store", f"{emulator.base_url}/profile-store")
     optimove = json.loads(emulator_connections["optimove_default"])
-    assert optimove["extra"] == {"brand_key": emulator.keys["optimove_brand_key"]}
+    assert optimove["extra"] == {"brand_api_key": emulator.keys["optimove_brand_key"]}
     assert optimove["host"] == f"{emulator.base_url}/optimove/api/data-connections/v1"
 
 

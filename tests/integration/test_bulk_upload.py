@@ -234,7 +234,9 @@ def test_a_try_killed_mid_upload_leaves_nothing_behind_once_retried(run_dag, emu
     result = run_dag("bulk_upload_killed_mid_upload", conf={"table_id": dcp_table.id, "path": path})
     result.assert_success()
     assert result.task_tries["upload"] == 2
-    unfinished = emulator.s3_admin_client().list_multipart_uploads(Bucket="optimizely-import", Prefix=dcp_table.s3_path)
+    unfinished = emulator.s3_admin_client().list_multipart_uploads(
+        Bucket="optimizely-import", Prefix=dcp_table.s3_path
+    )
     assert unfinished.get("Uploads", []) == []
     assert set(Path(tempfile.gettempdir()).glob("optimizely-dcp-upload-*")) <= work_dirs_before
     assert len(profiles_by_name(emulator, dcp_table.id)) == 30

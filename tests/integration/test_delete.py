@@ -34,9 +34,10 @@ def test_delete_then_rerun(run_dag, emulator, emulator_connections):
 
 
 def test_429_waits_for_retry_after_and_goes_on(run_dag, emulator, emulator_connections, monkeypatch):
-    # Two attempts a request in the hook, so the third 429 reaches the operator, which waits and goes on.
+    # A 1.5 s retry budget in the hook: it waits out the first 429 (1 s), not the second, which reaches
+    # the operator; the operator waits and goes on, and the hook waits out the third.
     connection = json.loads(emulator_connections["optimizely_profile_store_default"])
-    connection["extra"] = {**connection.get("extra", {}), "max_attempts": 2}
+    connection["extra"] = {**connection.get("extra", {}), "max_retry_seconds": 1.5}
     monkeypatch.setenv("AIRFLOW_CONN_PS_FEW_RETRIES", json.dumps(connection))
     seed(["x", "y"])
     emulator.set_faults(

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from airflow_provider_optimizely.core.errors import AuthError, BadRequestError, ConflictError
+from airflow_provider_optimizely.core.errors import (
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    InvalidIdentifierError,
+)
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
@@ -154,8 +161,6 @@ def test_optimove_create_upload_update(emulator, emulator_connections) -> None:
 def test_wrong_keys_fail_test_connection_without_leaking(emulator, monkeypatch) -> None:
     connection = emulator.connection("optimove")
     connection["password"] = "wrong-canary-key"
-    import json
-
     monkeypatch.setenv("AIRFLOW_CONN_BAD_OPTIMOVE", json.dumps(connection))
     ok, message = OptimoveHook("bad_optimove").test_connection()
     assert ok is False and "wrong-canary-key" not in message
@@ -164,7 +169,7 @@ def test_wrong_keys_fail_test_connection_without_leaking(emulator, monkeypatch) 
 
 
 def test_pacing_against_the_emulators_rate_limit(emulator, emulator_connections) -> None:
-    emulator.set_rate_limit("dcp", 15, window_seconds=1)
+    emulator.set_rate_limit("dcp", 15, window_seconds=100)  # 1 s at the tests' time scale
     hook = OptimizelyDcpHook(requests_per_second=1000)  # the server's headers are what must hold us back
     service = hook.create_service("paced")
     started = time.monotonic()
@@ -183,3 +188,70 @@ def test_retries_survive_the_emulators_faults(emulator, emulator_connections) ->
     stats = hook.client.stats.as_dict()
     assert stats["retries"] == 3
     assert stats["maybe_applied_twice"] >= 2  # the drop and the 500 to a POST may have been applied
+
+
+def test_429s_beyond_max_attempts_are_waited_out(emulator, emulator_connections) -> None:
+    # The server asking to wait is not a fault: max_attempts=1 still gets through three 429s.
+    emulator.set_faults("odp", "POST /events", next=["429", "429", "429"], retry_after=1)
+    hook = OptimizelyOdpHook(max_attempts=1, max_retry_seconds=60)
+    hook.send_events([{"type": "t", "action": "a", "identifiers": {"email": "w@y.z"}, "data": {}}])
+    assert hook.client.stats.retries == 3
+    assert hook.client.stats.maybe_applied_twice == 0
+
+
+def test_a_dot_segment_scope_is_refused_and_nothing_is_deleted(emulator, emulator_connections) -> None:
+    # The incident: deleting profile keep2 in scope ".." sent DELETE /api/v1.0/keep2 and counted it gone.
+    hook = OptimizelyProfileStoreHook()
+    created = hook.create_profile({"DeviceIds": [str(uuid.uuid4())], "Name": "Keep"})
+    scope = created.Scope or "default"
+    for bad_scope in ("..", "."):
+        with pytest.raises(InvalidIdentifierError, match="ProfileStore scope"):
+            hook.delete_profile(created.ProfileId, bad_scope)
+    assert hook.get_profile(created.ProfileId, scope) is not None
+    assert hook.delete_profile(created.ProfileId, "../" + scope) is False  # encoded: a scope of its own
+
+
+def test_errors_name_the_connection_and_what_to_check(emulator, monkeypatch) -> None:
+    connection = emulator.connection("optimizely_odp")
+    connection["password"] = "wrong-canary-private"
+    monkeypatch.setenv("AIRFLOW_CONN_ODP_WRONG_KEY", json.dumps(connection))
+    with pytest.raises(AuthError) as caught:
+        OptimizelyOdpHook("odp_wrong_key").upsert_profiles(
+            {"identifiers": {"email": "a@b.c"}, "attributes": {}}
+        )
+    message = str(caught.value)
+    assert message.startswith("ODP POST /odp/v3/profiles (connection 'odp_wrong_key', host 127.0.0.1:")
+    assert "Check the connection's password (the ODP private API key)" in message
+    assert "wrong-canary-private" not in message
+
+
+def test_dcp_oauth_against_the_emulators_token_endpoint(emulator, monkeypatch, caplog) -> None:
+    client = emulator.issue_oauth_token()  # an app's user granted it access: a refresh token
+    connection = emulator.connection("optimizely")
+    connection["password"] = None
+    connection["extra"] = {
+        **connection["extra"],
+        "auth_scheme": "oauth",
+        "oauth_refresh_token": client["refresh_token"],
+        "oauth_client_id": client["client_id"],
+        "oauth_client_secret": client["client_secret"],
+        "oauth_refresh_url": emulator.urls["dcp_oauth_token"],
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_DCP_OAUTH", json.dumps(connection))
+    hook = OptimizelyDcpHook("dcp_oauth")
+    with caplog.at_level(logging.DEBUG):
+        assert hook.test_connection()[0]
+        service = hook.create_service("oauth")
+        assert hook.get_service(service.id) is not None
+    assert hook._oauth.refreshes == 1  # one access token served every call
+    assert emulator.expire_oauth_access_tokens() >= 1
+    with caplog.at_level(logging.DEBUG):
+        assert hook.get_service(service.id) is not None  # a 401, one refresh, then the answer
+    assert hook._oauth.refreshes == 2
+    for secret in (client["refresh_token"], client["client_secret"], client["access_token"]):
+        assert secret not in caplog.text
+    bad = {**connection["extra"], "oauth_refresh_token": "not-a-refresh-token"}
+    monkeypatch.setenv("AIRFLOW_CONN_DCP_OAUTH_BAD", json.dumps({**connection, "extra": bad}))
+    ok, message = OptimizelyDcpHook("dcp_oauth_bad").test_connection()
+    assert not ok and "invalid_grant" in message and "oauth_refresh_token" in message
+    assert "not-a-refresh-token" not in message

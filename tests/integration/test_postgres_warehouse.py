@@ -85,7 +85,7 @@ def run_rows(run_dag, handle, env, monkeypatch, source_table, rows):
     # Slow answers keep every slot of the pool busy in both runs, so each peak is the worst case (all
     # batches in flight at once), not whatever the timing of the run happened to give.
     handle.set_faults("optimove", delay_seconds=0.25)
-    headers = {"x-api-key": optimove["password"], "x-brand-key": optimove["extra"]["brand_key"]}
+    headers = {"x-api-key": optimove["password"], "x-brand-key": optimove["extra"]["brand_api_key"]}
     answer = requests.post(
         f"{optimove['host']}/connections",
         json={"name": "warehouse", "primary_key": "user_id", "description": "."},

@@ -38,3 +38,17 @@ def test_airflow_lists_the_provider_its_hooks_and_form_fields(tmp_path: Path) ->
     ]:
         line = next((row for row in hooks.splitlines() if row.split() and row.split()[0] == conn_type), "")
         assert hook in line, f"{conn_type} missing from `airflow providers hooks`"
+
+
+def test_airflow_loads_the_plugin_that_fixes_the_ui_test_button(tmp_path: Path) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    listed = subprocess.run(
+        [AIRFLOW, "plugins", "--output", "plain"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    line = next((row for row in listed.splitlines() if row.startswith("optimizely_provider ")), "")
+    assert "ui_test_connection.PortlessConnectionTestMiddleware" in line

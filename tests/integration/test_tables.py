@@ -199,7 +199,7 @@ def test_a_remembered_optimove_connection_that_is_gone_names_the_variable(
 
 def test_the_remembered_optimove_connection_is_keyed_by_account(monkeypatch, emulator, emulator_connections):
     other_brand = json.loads(emulator_connections["optimove_default"])
-    other_brand["extra"]["brand_key"] = "another-brand"
+    other_brand["extra"]["brand_api_key"] = "another-brand"
     monkeypatch.setenv("AIRFLOW_CONN_OTHER_BRAND", json.dumps(other_brand))
     assert remembered_connection_key(OptimoveHook("other_brand"), "n") != remembered_connection_key(
         OptimoveHook(), "n"

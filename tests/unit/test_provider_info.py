@@ -9,6 +9,7 @@ from pathlib import Path
 import airflow
 import jsonschema
 import pytest
+from airflow._shared.secrets_masker import DEFAULT_SENSITIVE_FIELDS, SecretsMasker
 
 from airflow_provider_optimizely import get_provider_info
 
@@ -52,14 +53,56 @@ def test_each_connection_type_points_at_its_hook(entry: dict) -> None:
     assert "password" not in hidden and "host" not in hidden
 
 
-def test_secret_extras_are_declared_as_passwords() -> None:
-    fields = {e["connection-type"]: e["conn-fields"] for e in get_provider_info()["connection-types"]}
-    assert fields["optimizely_odp"]["public_api_key"]["schema"]["format"] == "password"
-    assert fields["optimove"]["brand_key"]["schema"]["format"] == "password"
-    for conn_type, declared in fields.items():
-        hook_extras = {"optimizely_odp": {"public_api_key"}, "optimove": {"brand_key"}}.get(conn_type, set())
-        secret = {name for name, spec in declared.items() if spec["schema"].get("format") == "password"}
-        assert secret == hook_extras
+SECRET_EXTRAS = {
+    "optimizely": {"oauth_refresh_token", "oauth_client_secret"},
+    "optimizely_odp": {"public_api_key"},
+    "optimizely_profile_store": set(),
+    "optimove": {"brand_api_key"},
+}
+# Older names still read; each was renamed because Airflow misjudges it (see below).
+OLD_NAMES = {
+    "token_type": "auth_scheme",
+    "oauth_token_url": "oauth_refresh_url",
+    "brand_key": "brand_api_key",
+}
+
+
+def _sensitive(name: str) -> bool:
+    """Airflow's own rule (``SecretsMasker.should_hide_value_for_key``) with its default sensitive names:
+    what its UI and REST API show as ``***``."""
+    masker = SecretsMasker()
+    masker.sensitive_variables_fields = list(DEFAULT_SENSITIVE_FIELDS)
+    masker.hide_sensitive_var_conn_fields = True
+    return bool(masker.should_hide_value_for_key(name))
+
+
+@pytest.mark.parametrize("entry", get_provider_info()["connection-types"], ids=lambda e: e["connection-type"])
+def test_an_extra_is_secret_exactly_when_airflow_hides_it(entry: dict) -> None:
+    conn_type = entry["connection-type"]
+    declared = entry["conn-fields"]
+    secret = {name for name, spec in declared.items() if spec["schema"].get("format") == "password"}
+    assert secret == SECRET_EXTRAS[conn_type]
+    for name in declared:
+        # A non-secret with a sensitive name is shown, and may be saved, as "***"; a secret with a
+        # harmless name is shown in clear to anyone who may read connections.
+        assert _sensitive(name) == (name in secret), name
+    hook_class = getattr(
+        importlib.import_module(entry["hook-class-name"].rpartition(".")[0]), EXPECTED[conn_type]
+    )
+    assert secret <= set(hook_class.secret_extras)  # masked in logs and scrubbed from errors
+
+
+def test_the_renamed_extras_were_misjudged_by_airflow() -> None:
+    # token_type -> auth_scheme, oauth_token_url -> oauth_refresh_url, brand_key -> brand_api_key
+    assert _sensitive("token_type") and _sensitive("oauth_token_url")  # non-secrets shown as ***
+    assert not _sensitive("brand_key")  # a secret shown in clear
+
+
+def test_the_dcp_form_never_offers_a_personal_token() -> None:
+    (dcp,) = [e for e in get_provider_info()["connection-types"] if e["connection-type"] == "optimizely"]
+    assert dcp["conn-fields"]["auth_scheme"]["schema"]["enum"] == ["classic", "oauth", None]
+    texts = json.dumps(dcp).lower()
+    assert "personal" not in texts and "token_type" not in texts
 
 
 def test_providers_manager_loads_our_forms() -> None:
@@ -67,7 +110,9 @@ def test_providers_manager_loads_our_forms() -> None:
 
     manager = ProvidersManager()
     widgets = manager.connection_form_widgets
-    assert widgets["extra__optimove__brand_key"].is_sensitive
+    assert widgets["extra__optimove__brand_api_key"].is_sensitive
+    assert widgets["extra__optimizely__oauth_refresh_token"].is_sensitive
+    assert not widgets["extra__optimizely__auth_scheme"].is_sensitive
     assert widgets["extra__optimizely_odp__public_api_key"].is_sensitive
     assert not widgets["extra__optimizely__dcp_service_id"].is_sensitive
     behaviours = manager.field_behaviours

@@ -23,12 +23,14 @@ from airflow_provider_optimizely.core.errors import (
     AuthError,
     BadRequestError,
     ConflictError,
+    ConnectFailedError,
     NotFoundError,
     OptimizelyApiError,
     OptimizelyTransportError,
     PayloadTooLargeError,
     RateLimitedError,
     ServerError,
+    TransientError,
 )
 from airflow_provider_optimizely.core.ratelimit import Budget, RateLimiter
 from airflow_provider_optimizely.core.rest import (
@@ -57,6 +59,7 @@ def make_client(server: ScriptedServer, **kwargs: object) -> RestClient:
         "retry": FAST_RETRY,
         "timeout": (2.0, 2.0),
         "api_name": "DCP",
+        "conn_id": "dcp_test",
     }
     options.update(kwargs)
     return RestClient(f"{server.url}/v1", **options)
@@ -196,6 +199,37 @@ def test_attempts_are_bounded(server: ScriptedServer) -> None:
     assert caught.value.uuid == "u-503"
 
 
+def test_429_is_retried_beyond_max_attempts_while_time_allows(server: ScriptedServer) -> None:
+    # max_attempts bounds real faults; a server asking to wait is retried for as long as the budget lasts.
+    wait = Reply(429, {"message": "later", "code": "TOO_MANY_REQUESTS"}, {"Retry-After": "0.05"})
+    server.script("POST", "/v1/profiles", *[wait] * (FAST_RETRY.max_attempts + 3), Reply(200, {"ok": True}))
+    client = make_client(server)
+    assert client.request("POST", "profiles", json={"a": 1}).json() == {"ok": True}
+    assert server.count("POST") == FAST_RETRY.max_attempts + 4
+    assert client.stats.retries == FAST_RETRY.max_attempts + 3
+    assert client.stats.maybe_applied_twice == 0
+
+
+def test_429_without_retry_after_backs_off_and_is_still_not_a_fault(server: ScriptedServer) -> None:
+    wait = Reply(429, {"message": "later"})
+    server.script("GET", "/v1/x", *[wait] * (FAST_RETRY.max_attempts + 1), Reply(200, {}))
+    client = make_client(server)
+    assert client.request("GET", "x").status_code == 200
+    assert client.stats.backoff_seconds > 0
+
+
+def test_503_with_retry_after_is_a_wait_and_without_it_a_fault(server: ScriptedServer) -> None:
+    asked = Reply(503, {"message": "busy"}, {"Retry-After": "0.05"})
+    server.script("PUT", "/v1/a", *[asked] * (FAST_RETRY.max_attempts + 1), Reply(202, {}))
+    server.script("PUT", "/v1/b", *[Reply(503, {"message": "busy"})] * (FAST_RETRY.max_attempts + 1))
+    client = make_client(server)
+    assert client.request("PUT", "a", json={}).status_code == 202
+    with pytest.raises(ServerError) as caught:
+        client.request("PUT", "b", json={})
+    assert server.count("PUT", "/v1/b") == FAST_RETRY.max_attempts
+    assert f"(after {FAST_RETRY.max_attempts} attempts)" in str(caught.value)
+
+
 def test_total_retry_time_is_bounded(server: ScriptedServer) -> None:
     server.handle(lambda request: Reply(429, {"message": "later"}, {"Retry-After": "30"}))
     client = make_client(server, retry=RetryPolicy(max_attempts=10, max_retry_seconds=2))
@@ -208,12 +242,28 @@ def test_total_retry_time_is_bounded(server: ScriptedServer) -> None:
 
 
 def test_transport_failure_after_retries_is_a_transport_error() -> None:
-    client = RestClient("http://127.0.0.1:9/v1", retry=FAST_RETRY, timeout=(0.5, 0.5))  # port 9: nobody
+    client = RestClient(
+        "http://127.0.0.1:9/v1", retry=FAST_RETRY, timeout=(0.5, 0.5), api_name="ODP", conn_id="odp_test"
+    )  # port 9: nobody
     with pytest.raises(OptimizelyTransportError) as caught:
-        client.request("POST", "events", json=[])
+        client.request("POST", "events", json=[], params={"secret_param": "x"})
+    assert isinstance(caught.value, ConnectFailedError) and isinstance(caught.value, TransientError)
     assert caught.value.attempts == FAST_RETRY.max_attempts
     assert client.stats.maybe_applied_twice == 0  # refused connections never reached a server
+    assert str(caught.value) == (
+        "ODP POST /v1/events (connection 'odp_test', host 127.0.0.1:9): could not connect: "
+        f"connection refused (after {FAST_RETRY.max_attempts} attempt(s))"
+    )
     pickle.loads(pickle.dumps(caught.value))
+
+
+def test_transport_errors_are_told_apart_by_type_not_by_the_urls_text() -> None:
+    # The path holds the names the old text matching looked for; the failure is a refused connection.
+    client = RestClient("http://127.0.0.1:9/v1", retry=FAST_RETRY, timeout=(0.5, 0.5))
+    with pytest.raises(OptimizelyTransportError) as caught:
+        client.request("GET", "RemoteDisconnected/SSLError/ProtocolError")
+    assert "connection refused" in str(caught.value)
+    assert "closed by the server" not in str(caught.value)
 
 
 # -- pagination -----------------------------------------------------------------------------------------
@@ -256,16 +306,18 @@ def test_typed_error_carries_the_vendors_uuid(server: ScriptedServer) -> None:
     with pytest.raises(BadRequestError) as caught:
         make_client(server).request("POST", "dcp_services/12/dcp_datasources", json={})
     err = caught.value
-    assert (err.status, err.code, err.uuid, err.method, err.path) == (
+    assert (err.status, err.code, err.uuid, err.method, err.path, err.conn_id) == (
         400,
         "BAD_REQUEST",
         "9f1e-uuid",
         "POST",
-        "dcp_services/12/dcp_datasources",
+        "/v1/dcp_services/12/dcp_datasources",
+        "dcp_test",
     )
-    assert (
-        str(err)
-        == "DCP POST dcp_services/12/dcp_datasources -> 400 BAD_REQUEST: name is required (uuid 9f1e-uuid)"
+    host = server.url.removeprefix("http://")
+    assert str(err) == (
+        f"DCP POST /v1/dcp_services/12/dcp_datasources (connection 'dcp_test', host {host}) "
+        "-> 400 BAD_REQUEST: name is required (uuid 9f1e-uuid)"
     )
 
 
@@ -296,7 +348,15 @@ def test_the_token_never_reaches_a_log_line_or_an_error(
 
 @pytest.mark.parametrize(
     "url",
-    ["http://api.optimizely.com/v1", "http://10.0.0.5/v1", "ftp://127.0.0.1/x", "api.optimizely.com/v1"],
+    [
+        "http://api.optimizely.com/v1",
+        "http://10.0.0.5/v1",
+        "ftp://127.0.0.1/x",
+        "api.optimizely.com/v1",
+        # A name under .localhost resolves wherever the machine's resolver says: not trusted by name.
+        "http://api.localhost/v1",
+        "http://evil.example.localhost:8080/v1",
+    ],
 )
 def test_plain_http_is_refused_except_to_loopback(url: str) -> None:
     with pytest.raises(InsecureUrlError):
@@ -305,7 +365,14 @@ def test_plain_http_is_refused_except_to_loopback(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://api.optimizely.com/v1", "http://127.0.0.1:8080/v1", "http://localhost/x", "http://[::1]:80/"],
+    [
+        "https://api.optimizely.com/v1",
+        "http://127.0.0.1:8080/v1",
+        "http://127.9.8.7/v1",
+        "http://localhost/x",
+        "http://LOCALHOST:1/x",
+        "http://[::1]:80/",
+    ],
 )
 def test_https_and_loopback_http_are_accepted(url: str) -> None:
     check_url_is_safe(url)

@@ -35,18 +35,18 @@ def dcp(server: ScriptedServer, set_connection: Callable[..., None], **extra: ob
 
 
 @pytest.mark.parametrize(
-    ("token_type", "header", "value"),
-    [(None, "Token", "dcp-token"), ("bearer", "Authorization", "Bearer dcp-token")],
+    ("auth_scheme", "header", "value"),
+    [(None, "Token", "dcp-token"), ("oauth", "Authorization", "Bearer dcp-token")],
 )
 def test_dcp_auth_header(
     server: ScriptedServer,
     set_connection: Callable[..., None],
-    token_type: str | None,
+    auth_scheme: str | None,
     header: str,
     value: str,
 ) -> None:
     server.script("GET", "/v1/dcp_services", Reply(200, [{"id": 3, "name": "svc"}]))
-    hook = dcp(server, set_connection, **({"token_type": token_type} if token_type else {}))
+    hook = dcp(server, set_connection, **({"auth_scheme": auth_scheme} if auth_scheme else {}))
     assert [s.id for s in hook.list_services()] == [3]
     assert server.received[0].headers[header] == value
 
@@ -252,7 +252,7 @@ def test_profile_store_test_connection_treats_404_as_authenticated(
 
 
 def optimove(server: ScriptedServer, set_connection: Callable[..., None]) -> OptimoveHook:
-    set_connection("om_test", "optimove", f"{server.url}/dc/v1", "om-key", brand_key="om-brand")
+    set_connection("om_test", "optimove", f"{server.url}/dc/v1", "om-key", brand_api_key="om-brand")
     return OptimoveHook("om_test", max_attempts=2)
 
 

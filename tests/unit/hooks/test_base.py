@@ -10,8 +10,8 @@ import pytest
 from airflow.sdk import Connection
 from airflow.sdk._shared.secrets_masker import redact
 
+from airflow_provider_optimizely.core.errors import OptimizelyConfigError
 from airflow_provider_optimizely.core.ratelimit import Budget
-from airflow_provider_optimizely.hooks.base import OptimizelyConfigError
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
@@ -28,7 +28,7 @@ def test_init_reads_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_airflow_passes_the_conn_id_under_conn_name_attr(set_connection: Callable[..., None]) -> None:
-    set_connection("my_optimove", "optimove", "https://api.example.com/v1", "k", brand_key="b")
+    set_connection("my_optimove", "optimove", "https://api.example.com/v1", "k", brand_api_key="b")
     hook = Connection.get("my_optimove").get_hook()
     assert isinstance(hook, OptimoveHook)
     assert hook.conn_id == "my_optimove"
@@ -45,7 +45,7 @@ def test_secrets_are_registered_with_the_masker(set_connection: Callable[..., No
         public_api_key="pub-canary-2",
     )
     set_connection(
-        "masked_optimove", "optimove", "https://x.example/v1", "api-canary-3", brand_key="brand-canary-4"
+        "masked_optimove", "optimove", "https://x.example/v1", "api-canary-3", brand_api_key="brand-canary-4"
     )
     _ = OptimizelyOdpHook("masked_odp").client
     _ = OptimoveHook("masked_optimove").client
@@ -74,7 +74,7 @@ def test_argument_beats_extra_beats_default(set_connection: Callable[..., None])
     set_connection("plain", "optimizely", "https://a.example/v1", "t")
     defaults = OptimizelyDcpHook("plain")
     assert defaults.retry_policy().max_attempts == 5
-    assert defaults.budget() is None  # API.md §3: DCP publishes no limit
+    assert defaults.budget() is None  # docs/api-contract.md §3: DCP publishes no limit
     assert defaults.retry_policy().default_retry_after[429] == 60.0
 
 
@@ -85,14 +85,14 @@ def test_plain_http_to_a_remote_host_is_refused(set_connection: Callable[..., No
 
 
 def test_a_host_without_scheme_is_refused(set_connection: Callable[..., None]) -> None:
-    set_connection("schemeless", "optimove", "api.opti-x.optimove.net/api", "k", brand_key="b")
+    set_connection("schemeless", "optimove", "api.opti-x.optimove.net/api", "k", brand_api_key="b")
     with pytest.raises(OptimizelyConfigError, match="scheme"):
         _ = OptimoveHook("schemeless").client
 
 
 def test_missing_keys_are_named_without_values(set_connection: Callable[..., None]) -> None:
     set_connection("no_brand", "optimove", "https://x.example/v1", "k-secret")
-    with pytest.raises(OptimizelyConfigError, match="brand_key") as caught:
+    with pytest.raises(OptimizelyConfigError, match="brand_api_key") as caught:
         _ = OptimoveHook("no_brand").client
     assert "k-secret" not in str(caught.value)
 

@@ -147,8 +147,8 @@ class FakeOptimove(OptimoveHook):
         return "https://optimove.test"
 
     @property
-    def extras(self) -> dict[str, Any]:
-        return {"brand_key": "brand"}
+    def brand_key(self) -> str:
+        return "brand"
 
 
 class FakeVariables:
