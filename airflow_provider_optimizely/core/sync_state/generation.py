@@ -1,0 +1,223 @@
+"""A generation: the committed keys of a slice as Parquet files, one a sub-range of key hashes.
+
+Each file holds, sorted by ``key_hash``: ``key_hash`` (uint64), ``fingerprint`` (uint64, of what was last
+sent with success), ``outcome`` (uint8: ``OK``, or ``FAILED``: the last send failed, so the key is sent
+again next run) and ``key`` (text: what a mirror-mode delete needs). The files, in order, hold the
+hashes in order, so the loaded arrays are sorted without a sort.
+
+A commit merges the previous generation with the acknowledged results a file at a time
+(``write_generation``): memory holds the results, one file of the old state and one of the new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from airflow_provider_optimizely.core.sync_state.keyrange import HASH_SPACE, KeyRange
+from airflow_provider_optimizely.core.sync_state.manifest import Manifest, PartitionFile
+from airflow_provider_optimizely.core.sync_state.storage import Storage
+
+# Outcomes of a key in a generation (OK, FAILED) and of an entry in a checkpoint (all four).
+OK, FAILED, DELETED, DISPATCHED = 0, 1, 2, 3
+SCHEMA = pa.schema(
+    [
+        ("key_hash", pa.uint64()),
+        ("fingerprint", pa.uint64()),
+        ("outcome", pa.uint8()),
+        ("key", pa.string()),
+    ]
+)
+NUMERIC = ["key_hash", "fingerprint", "outcome"]
+# About this many keys a file: a few MB, so an object store serves each in one request or two, and a
+# commit holds one file of each generation at a time.
+KEYS_PER_FILE = 100_000
+MAX_FILES = 1024
+
+
+@dataclass
+class CommittedKeys:
+    """The committed keys of a slice as parallel arrays sorted by hash: 17 bytes a key."""
+
+    hashes: np.ndarray
+    fingerprints: np.ndarray
+    outcomes: np.ndarray
+
+    @classmethod
+    def empty(cls) -> CommittedKeys:
+        return cls(np.empty(0, np.uint64), np.empty(0, np.uint64), np.empty(0, np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def files_for(keys: int) -> int:
+    """A power of two near ``keys / KEYS_PER_FILE``, from 1 to ``MAX_FILES``."""
+    files = 1
+    while files < MAX_FILES and files * KEYS_PER_FILE < keys:
+        files *= 2
+    return files
+
+
+def load_committed(storage: Storage, slice_path: str, manifest: Manifest) -> CommittedKeys:
+    """The numeric columns of every file, into arrays allocated once at their final size."""
+    committed = CommittedKeys(
+        np.empty(manifest.keys, np.uint64),
+        np.empty(manifest.keys, np.uint64),
+        np.empty(manifest.keys, np.uint8),
+    )
+    start = 0
+    for table in read_files(storage, slice_path, manifest, NUMERIC):
+        stop = start + table.num_rows
+        committed.hashes[start:stop] = table.column("key_hash").to_numpy()
+        committed.fingerprints[start:stop] = table.column("fingerprint").to_numpy()
+        committed.outcomes[start:stop] = table.column("outcome").to_numpy()
+        start = stop
+    if start != manifest.keys:
+        raise ValueError(
+            f"generation {manifest.generation} holds {start} keys, its manifest says {manifest.keys}"
+        )
+    return committed
+
+
+def read_files(
+    storage: Storage, slice_path: str, manifest: Manifest, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """Each file of the generation in hash order, as a table of ``columns`` (all if None)."""
+    paths = [f"{slice_path}/{manifest.folder}/{entry.name}" for entry in manifest.files]
+    for _, data in storage.read_many(paths):
+        yield pq.read_table(pa.BufferReader(data), columns=columns)
+
+
+def write_generation(
+    storage: Storage,
+    folder: str,
+    key_range: KeyRange,
+    base: Iterator[pa.Table],
+    base_keys: int,
+    acknowledged: pa.Table,
+) -> tuple[list[PartitionFile], int, int]:
+    """Merge ``base`` (the previous generation's files, in order) with ``acknowledged`` (checkpoint rows
+    in the order they were acknowledged) into new files under ``folder``.
+
+    Returns the files, the key count and the failed-key count.
+    """
+    order = np.argsort(acknowledged.column("key_hash").to_numpy(), kind="stable")
+    acks = acknowledged.take(pa.array(order))  # sorted by hash, in acknowledgement order within one hash
+    del order
+    ack_hashes = acks.column("key_hash").to_numpy()
+    count = files_for(base_keys + len(ack_hashes))
+    width = -(-(key_range.high - key_range.low) // count)
+    cursor = _Cursor(base)
+    files: list[PartitionFile] = []
+    keys = failed = 0
+    pending: dict[str, bytes] = {}
+    start = 0
+    for number in range(count):
+        bound = key_range.low + (number + 1) * width
+        stop = len(ack_hashes) if bound >= HASH_SPACE else int(np.searchsorted(ack_hashes, np.uint64(bound)))
+        merged = merge(cursor.take_below(bound), acks.slice(start, stop - start))
+        start = stop
+        if merged.num_rows == 0:
+            continue
+        name = f"part-{number:05d}.parquet"
+        pending[f"{folder}/{name}"] = _parquet(merged)
+        files.append(PartitionFile(name, merged.num_rows))
+        keys += merged.num_rows
+        failed += int(pc.sum(pc.equal(merged.column("outcome"), FAILED)).as_py() or 0)
+        if len(pending) >= 8:
+            storage.write_many(pending)
+            pending = {}
+    storage.write_many(pending)
+    return files, keys, failed
+
+
+def merge(base: pa.Table, acks: pa.Table) -> pa.Table:
+    """The keys of ``base`` (sorted) updated by ``acks`` (sorted by hash, stable in ack order).
+
+    Per key, the last acknowledgement decides the outcome: ``OK`` takes its fingerprint, ``FAILED``
+    keeps the fingerprint of the last success (in this run, else the committed one, else 0), and
+    ``DELETED`` removes the key.
+    """
+    if acks.num_rows == 0:
+        return base
+    hashes = acks.column("key_hash").to_numpy()
+    outcomes = acks.column("outcome").to_numpy()
+    fingerprints = acks.column("fingerprint").to_numpy()
+    last = np.flatnonzero(np.r_[hashes[1:] != hashes[:-1], True])
+    unique = hashes[last]
+    final = outcomes[last]
+
+    base_hashes = base.column("key_hash").to_numpy() if base.num_rows else np.empty(0, np.uint64)
+    position = np.searchsorted(base_hashes, unique)
+    clipped = np.minimum(position, max(len(base_hashes) - 1, 0))
+    in_base = (
+        (position < len(base_hashes)) & (base_hashes[clipped] == unique)
+        if len(base_hashes)
+        else (np.zeros(len(unique), dtype=bool))
+    )
+    fingerprint = np.zeros(len(unique), np.uint64)
+    if in_base.any():
+        base_fingerprints = base.column("fingerprint").to_numpy()
+        fingerprint[in_base] = base_fingerprints[clipped[in_base]]
+    ok = np.flatnonzero(outcomes == OK)
+    if len(ok):
+        ok_hashes = hashes[ok]
+        last_ok = ok[np.r_[ok_hashes[1:] != ok_hashes[:-1], True]]
+        fingerprint[np.searchsorted(unique, hashes[last_ok])] = fingerprints[last_ok]
+
+    kept = final != DELETED
+    updated = pa.table(
+        {
+            "key_hash": unique[kept],
+            "fingerprint": fingerprint[kept],
+            "outcome": final[kept],
+            "key": acks.column("key").take(pa.array(last[kept])),
+        },
+        schema=SCHEMA,
+    )
+    if not len(base_hashes):
+        return updated
+    untouched = np.ones(len(base_hashes), dtype=bool)
+    untouched[clipped[in_base]] = False
+    merged = pa.concat_tables([base.filter(pa.array(untouched)).select(SCHEMA.names), updated])
+    return merged.take(pc.sort_indices(merged, [("key_hash", "ascending")]))
+
+
+class _Cursor:
+    """Reads the files of a generation in order and hands out their rows below a hash bound."""
+
+    def __init__(self, tables: Iterator[pa.Table]) -> None:
+        self._tables = tables
+        self._pending: pa.Table | None = None
+
+    def take_below(self, bound: int) -> pa.Table:
+        parts: list[pa.Table] = []
+        while True:
+            if self._pending is None:
+                self._pending = next(self._tables, None)
+                if self._pending is None:
+                    break
+            table = self._pending
+            cut = table.num_rows
+            if bound < HASH_SPACE:
+                cut = int(np.searchsorted(table.column("key_hash").to_numpy(), np.uint64(bound)))
+            parts.append(table.slice(0, cut))
+            if cut < table.num_rows:
+                self._pending = table.slice(cut)
+                break
+            self._pending = None
+        if not parts:
+            return SCHEMA.empty_table()
+        return pa.concat_tables(parts).combine_chunks()
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=["key"], write_statistics=["key_hash"])
+    return sink.getvalue().to_pybytes()
