@@ -39,6 +39,7 @@ class ItemClass(IntEnum):
         return self.name.lower()
 
 
+_NEW, _CHANGED, _UNCHANGED, _CARRIED_OVER, _ACKNOWLEDGED, _RESENT, _OUT_OF_RANGE = (int(c) for c in ItemClass)
 SENT_WHEN_INCREMENTAL = np.array([True, True, False, True, False, True, False])
 SENT_WHEN_FULL = np.array([True, True, True, True, False, True, False])
 
@@ -90,7 +91,7 @@ class PriorAcks:
         self.fingerprints = table.column("fingerprint").to_numpy()[answered][last]
         self.outcomes = outcomes[answered][last]
         dispatched = np.unique(hashes[~answered])
-        self.unanswered = dispatched[~_found(self.hashes, dispatched)[0]]
+        self.unanswered = dispatched[~np.isin(dispatched, self.hashes)]
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -104,12 +105,54 @@ class PriorAcks:
         return self.hashes[self.outcomes == DELETED]
 
 
+class HashIndex:
+    """Sorted ``uint64`` hashes with a table of where each value of their top bits starts.
+
+    ``numpy.searchsorted`` of a page's hashes into 10,000,000 sorted ones costs about 1.4 µs a hash (a
+    cache miss a step of the binary search); the table narrows each search to a bucket of a few hashes
+    first, and a vectorised binary search over all the page's buckets at once finishes in a few steps:
+    about 6 times faster at 10,000,000 keys, for a table of 8 bytes a bucket (at most 8 MiB).
+    """
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self.hashes = hashes
+        count = len(hashes)
+        self.bits = min(20, max(8, count.bit_length() - 3))
+        self.shift = np.uint64(64 - self.bits)
+        starts = np.arange(1 << self.bits, dtype=np.uint64) << self.shift
+        self.offsets = np.append(np.searchsorted(hashes, starts), count).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def find(self, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which ``needles`` are in the index, and where (valid only where found)."""
+        count = len(self.hashes)
+        if not count:
+            return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.intp)
+        bucket = (needles >> self.shift).astype(np.intp)
+        low, high = self.offsets[bucket], self.offsets[bucket + 1]
+        while True:
+            active = low < high
+            if not active.any():
+                break
+            middle = (low + high) >> 1
+            less = self.hashes[np.minimum(middle, count - 1)] < needles
+            low = np.where(active & less, middle + 1, low)
+            high = np.where(active & ~less, middle, high)
+        position = np.minimum(low, count - 1)
+        return self.hashes[position] == needles, position
+
+
 class Classifier:
     """Classifies pages and marks the committed keys it meets as seen (for ``unseen``)."""
 
     def __init__(self, committed: CommittedKeys, prior: PriorAcks, key_range: KeyRange, full: bool) -> None:
         self.committed = committed
+        self.index = HashIndex(committed.hashes)
         self.prior = prior
+        self.prior_index = HashIndex(prior.hashes)
+        self.unanswered_index = HashIndex(prior.unanswered)
         self.key_range = key_range
         self.sent = SENT_WHEN_FULL if full else SENT_WHEN_INCREMENTAL
         self.seen = np.zeros(len(committed), dtype=bool)
@@ -119,51 +162,37 @@ class Classifier:
         hashes, fingerprints = as_uint64(hashes), as_uint64(fingerprints)
         if len(hashes) != len(fingerprints):
             raise ValueError(f"{len(hashes)} key hashes but {len(fingerprints)} fingerprints")
-        classes = np.full(len(hashes), ItemClass.NEW, dtype=np.uint8)
+        classes = np.full(len(hashes), _NEW, dtype=np.uint8)
+        in_range = None if self.key_range.whole else self.key_range.contains(hashes)
 
         committed = self.committed
-        found, position = _found(committed.hashes, hashes)
-        in_range = self.key_range.contains(hashes)
-        found &= in_range
+        found, position = self.index.find(hashes)
+        if in_range is not None:
+            found &= in_range
         where = position[found]
         self.seen[where] = True
-        failed = committed.outcomes[where] == FAILED
-        same = committed.fingerprints[where] == fingerprints[found]
-        classes[found] = np.where(
-            failed, ItemClass.CARRIED_OVER, np.where(same, ItemClass.UNCHANGED, ItemClass.CHANGED)
-        )
+        known = np.where(committed.fingerprints[where] == fingerprints[found], _UNCHANGED, _CHANGED)
+        known[committed.outcomes[where] == FAILED] = _CARRIED_OVER
+        classes[found] = known
 
-        prior = self.prior
-        if len(prior.unanswered):
-            classes[_found(prior.unanswered, hashes)[0]] = ItemClass.RESENT
-        if len(prior):
-            answered, at = _found(prior.hashes, hashes)
-            outcome = prior.outcomes[at[answered]]
-            same = prior.fingerprints[at[answered]] == fingerprints[answered]
-            deleted = outcome == DELETED
-            # Answered before with this very payload: done. Sent with success with another payload (the
-            # source changed between attempts): the API holds that one, so this one differs.
-            classes[answered] = np.where(
-                deleted,
-                ItemClass.NEW,
-                np.where(
-                    same,
-                    ItemClass.ACKNOWLEDGED,
-                    np.where(outcome == OK, ItemClass.CHANGED, classes[answered]),
-                ),
-            )
-        classes[~in_range] = ItemClass.OUT_OF_RANGE
+        if len(self.unanswered_index):
+            classes[self.unanswered_index.find(hashes)[0]] = _RESENT
+        if len(self.prior_index):
+            prior = self.prior
+            answered, at = self.prior_index.find(hashes)
+            at = at[answered]
+            outcome = prior.outcomes[at]
+            now = classes[answered]
+            # Sent with success with another payload (the source changed between attempts): the API
+            # holds that one, so this one differs. Answered before with this very payload: done.
+            now[(outcome == OK) & (prior.fingerprints[at] != fingerprints[answered])] = _CHANGED
+            now[(outcome != DELETED) & (prior.fingerprints[at] == fingerprints[answered])] = _ACKNOWLEDGED
+            now[outcome == DELETED] = _NEW
+            classes[answered] = now
+        if in_range is not None:
+            classes[~in_range] = _OUT_OF_RANGE
         self.totals += np.bincount(classes, minlength=len(ItemClass))
         return Classification(classes, self.sent[classes])
 
     def totals_by_label(self) -> dict[str, int]:
         return {c.label: int(self.totals[c]) for c in ItemClass}
-
-
-def _found(sorted_hashes: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which ``hashes`` are in ``sorted_hashes``, and where (valid only where found)."""
-    if not len(sorted_hashes):
-        return np.zeros(len(hashes), dtype=bool), np.zeros(len(hashes), dtype=np.intp)
-    position = np.searchsorted(sorted_hashes, hashes)
-    np.minimum(position, len(sorted_hashes) - 1, out=position)
-    return sorted_hashes[position] == hashes, position

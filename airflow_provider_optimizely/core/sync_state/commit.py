@@ -15,11 +15,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from airflow_provider_optimizely.core.sync_state.generation import (
-    DISPATCHED,
-    SCHEMA,
+    Answers,
     read_files,
     write_generation,
 )
@@ -59,22 +57,21 @@ class Slice:
 def commit(
     area: Slice,
     base: Manifest | None,
-    acknowledged: pa.Table,
+    answers: Answers,
     *,
     signature: dict[str, Any],
     run_key: str,
     last_run: dict[str, Any],
 ) -> Manifest:
-    """Commit ``acknowledged`` (checkpoint entries in order) over ``base``, the manifest the run began
+    """Commit ``answers`` (a run's checkpoint entries) over ``base``, the manifest the run began
     from; ``StateConflictError`` if another commit came first. A change of signature starts the state
     anew: the old keys belong to another target or mapping."""
     generation = base.generation if base else 0
     current = area.manifest()
     if (current.generation if current else 0) != generation:
         raise _conflict(area, generation, current)
-    answered = acknowledged.filter(pc.not_equal(acknowledged.column("outcome"), DISPATCHED))
     keeps_base = base is not None and base.signature == signature
-    if keeps_base and answered.num_rows == 0:
+    if keeps_base and not len(answers):
         assert base is not None
         folder, files, keys, failed = base.folder, base.files, base.keys, base.failed
     else:
@@ -86,7 +83,7 @@ def commit(
             area.key_range,
             old,
             base.keys if keeps_base and base else 0,
-            answered.select(SCHEMA.names),
+            answers,
         )
     manifest = Manifest(
         sync_id=area.sync_id,

@@ -94,24 +94,62 @@ def read_files(
         yield pq.read_table(pa.BufferReader(data), columns=columns)
 
 
+@dataclass
+class Answers:
+    """The answered entries of a run's checkpoints (dispatch records left out), ordered by key hash and,
+    within one hash, as they were acknowledged: numeric columns as arrays (17 bytes an entry), the keys
+    left where they were read (``order[i]`` is the position in ``keys`` of the i-th entry), so that a
+    commit of 10,000,000 answers holds their keys once."""
+
+    hashes: np.ndarray
+    fingerprints: np.ndarray
+    outcomes: np.ndarray
+    keys: pa.Array
+    order: np.ndarray
+
+    @classmethod
+    def of(cls, table: pa.Table) -> Answers:
+        outcomes = table.column("outcome").to_numpy()
+        answered = np.flatnonzero(outcomes != DISPATCHED)
+        hashes = table.column("key_hash").to_numpy()
+        order = answered[np.argsort(hashes[answered], kind="stable")]
+        keys = table.column("key")
+        return cls(
+            hashes=hashes[order],
+            fingerprints=table.column("fingerprint").to_numpy()[order],
+            outcomes=outcomes[order],
+            keys=keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys,
+            order=order,
+        )
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def counts(self) -> dict[str, int]:
+        found = np.bincount(self.outcomes, minlength=4)
+        return {"ok": int(found[OK]), "failed": int(found[FAILED]), "deleted": int(found[DELETED])}
+
+    def slice(self, start: int, stop: int) -> Answers:
+        return Answers(
+            self.hashes[start:stop],
+            self.fingerprints[start:stop],
+            self.outcomes[start:stop],
+            self.keys,
+            self.order[start:stop],
+        )
+
+
 def write_generation(
     storage: Storage,
     folder: str,
     key_range: KeyRange,
     base: Iterator[pa.Table],
     base_keys: int,
-    acknowledged: pa.Table,
+    answers: Answers,
 ) -> tuple[list[PartitionFile], int, int]:
-    """Merge ``base`` (the previous generation's files, in order) with ``acknowledged`` (checkpoint rows
-    in the order they were acknowledged) into new files under ``folder``.
-
-    Returns the files, the key count and the failed-key count.
-    """
-    order = np.argsort(acknowledged.column("key_hash").to_numpy(), kind="stable")
-    acks = acknowledged.take(pa.array(order))  # sorted by hash, in acknowledgement order within one hash
-    del order
-    ack_hashes = acks.column("key_hash").to_numpy()
-    count = files_for(base_keys + len(ack_hashes))
+    """Merge ``base`` (the previous generation's files, in order) with ``answers`` into new files under
+    ``folder``. Returns the files, the key count and the failed-key count."""
+    count = files_for(base_keys + len(answers))
     width = -(-(key_range.high - key_range.low) // count)
     cursor = _Cursor(base)
     files: list[PartitionFile] = []
@@ -120,16 +158,17 @@ def write_generation(
     start = 0
     for number in range(count):
         bound = key_range.low + (number + 1) * width
-        stop = len(ack_hashes) if bound >= HASH_SPACE else int(np.searchsorted(ack_hashes, np.uint64(bound)))
-        merged = merge(cursor.take_below(bound), acks.slice(start, stop - start))
+        stop = len(answers) if bound >= HASH_SPACE else int(np.searchsorted(answers.hashes, np.uint64(bound)))
+        merged = merge(cursor.take_below(bound), answers.slice(start, stop))
         start = stop
         if merged.num_rows == 0:
             continue
         name = f"part-{number:05d}.parquet"
-        pending[f"{folder}/{name}"] = _parquet(merged)
-        files.append(PartitionFile(name, merged.num_rows))
+        data = _parquet(merged)
+        pending[f"{folder}/{name}"] = data
+        files.append(PartitionFile(name, merged.num_rows, len(data)))
         keys += merged.num_rows
-        failed += int(pc.sum(pc.equal(merged.column("outcome"), FAILED)).as_py() or 0)
+        failed += int(np.count_nonzero(merged.column("outcome").to_numpy() == FAILED))
         if len(pending) >= 8:
             storage.write_many(pending)
             pending = {}
@@ -137,39 +176,31 @@ def write_generation(
     return files, keys, failed
 
 
-def merge(base: pa.Table, acks: pa.Table) -> pa.Table:
-    """The keys of ``base`` (sorted) updated by ``acks`` (sorted by hash, stable in ack order).
+def merge(base: pa.Table, answers: Answers) -> pa.Table:
+    """The keys of ``base`` (sorted by hash) updated by ``answers``.
 
-    Per key, the last acknowledgement decides the outcome: ``OK`` takes its fingerprint, ``FAILED``
-    keeps the fingerprint of the last success (in this run, else the committed one, else 0), and
-    ``DELETED`` removes the key.
+    Per key, the last answer decides the outcome: ``OK`` takes its fingerprint, ``FAILED`` keeps the
+    fingerprint of the last success (in this run, else the committed one, else 0), and ``DELETED``
+    removes the key.
     """
-    if acks.num_rows == 0:
+    if not len(answers):
         return base
-    hashes = acks.column("key_hash").to_numpy()
-    outcomes = acks.column("outcome").to_numpy()
-    fingerprints = acks.column("fingerprint").to_numpy()
+    hashes, outcomes = answers.hashes, answers.outcomes
     last = np.flatnonzero(np.r_[hashes[1:] != hashes[:-1], True])
     unique = hashes[last]
     final = outcomes[last]
 
     base_hashes = base.column("key_hash").to_numpy() if base.num_rows else np.empty(0, np.uint64)
-    position = np.searchsorted(base_hashes, unique)
-    clipped = np.minimum(position, max(len(base_hashes) - 1, 0))
-    in_base = (
-        (position < len(base_hashes)) & (base_hashes[clipped] == unique)
-        if len(base_hashes)
-        else (np.zeros(len(unique), dtype=bool))
-    )
+    position = np.minimum(np.searchsorted(base_hashes, unique), max(len(base_hashes) - 1, 0))
+    in_base = base_hashes[position] == unique if len(base_hashes) else np.zeros(len(unique), dtype=bool)
     fingerprint = np.zeros(len(unique), np.uint64)
     if in_base.any():
-        base_fingerprints = base.column("fingerprint").to_numpy()
-        fingerprint[in_base] = base_fingerprints[clipped[in_base]]
+        fingerprint[in_base] = base.column("fingerprint").to_numpy()[position[in_base]]
     ok = np.flatnonzero(outcomes == OK)
     if len(ok):
         ok_hashes = hashes[ok]
         last_ok = ok[np.r_[ok_hashes[1:] != ok_hashes[:-1], True]]
-        fingerprint[np.searchsorted(unique, hashes[last_ok])] = fingerprints[last_ok]
+        fingerprint[np.searchsorted(unique, hashes[last_ok])] = answers.fingerprints[last_ok]
 
     kept = final != DELETED
     updated = pa.table(
@@ -177,14 +208,14 @@ def merge(base: pa.Table, acks: pa.Table) -> pa.Table:
             "key_hash": unique[kept],
             "fingerprint": fingerprint[kept],
             "outcome": final[kept],
-            "key": acks.column("key").take(pa.array(last[kept])),
+            "key": answers.keys.take(pa.array(answers.order[last[kept]])),
         },
         schema=SCHEMA,
     )
     if not len(base_hashes):
         return updated
     untouched = np.ones(len(base_hashes), dtype=bool)
-    untouched[clipped[in_base]] = False
+    untouched[position[in_base]] = False
     merged = pa.concat_tables([base.filter(pa.array(untouched)).select(SCHEMA.names), updated])
     return merged.take(pc.sort_indices(merged, [("key_hash", "ascending")]))
 
@@ -219,5 +250,13 @@ class _Cursor:
 
 def _parquet(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=["key"], write_statistics=["key_hash"])
+    # Measured on 100,000 keys: 17.6 bytes a key; sorted hashes take a third less space as deltas, and
+    # neither hashes nor keys repeat, so a dictionary would only cost time.
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=["outcome"],
+        column_encoding={"key_hash": "DELTA_BINARY_PACKED"},
+    )
     return sink.getvalue().to_pybytes()

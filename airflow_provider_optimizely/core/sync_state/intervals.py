@@ -25,7 +25,12 @@ from airflow_provider_optimizely.core.sync_state.checkpoints import (
     attempt_name,
     entries,
 )
-from airflow_provider_optimizely.core.sync_state.classify import Classification, ItemClass, _found, as_uint64
+from airflow_provider_optimizely.core.sync_state.classify import (
+    Classification,
+    HashIndex,
+    ItemClass,
+    as_uint64,
+)
 from airflow_provider_optimizely.core.sync_state.generation import DISPATCHED, FAILED, OK
 from airflow_provider_optimizely.core.sync_state.run import RunClosedError
 from airflow_provider_optimizely.core.sync_state.storage import Storage, safe_name
@@ -119,7 +124,8 @@ class IntervalRun:
         self._ids, self._acknowledged_counts = np.unique(hashes[answered], return_counts=True)
         self._consumed = np.zeros(len(self._ids), dtype=np.int64)
         dispatched = np.unique(hashes[outcomes == DISPATCHED])
-        self._unanswered = dispatched[~_found(self._ids, dispatched)[0]]
+        self._unanswered = HashIndex(dispatched[~np.isin(dispatched, self._ids)])
+        self._index = HashIndex(self._ids)
         self.acknowledged_before = int(answered.sum())
         self.unanswered_before = len(self._unanswered)
         self.resumed = bool(self.acknowledged_before or self.unanswered_before)
@@ -146,8 +152,8 @@ class IntervalRun:
         classes = np.full(len(ids), ItemClass.ACKNOWLEDGED if self._skip_all else ItemClass.NEW, np.uint8)
         if not self._skip_all:
             if len(self._unanswered):
-                classes[_found(self._unanswered, ids)[0]] = ItemClass.RESENT
-            found, position = _found(self._ids, ids)
+                classes[self._unanswered.find(ids)[0]] = ItemClass.RESENT
+            found, position = self._index.find(ids)
             where = position[found]
             if len(where):
                 order = np.argsort(where, kind="stable")

@@ -30,6 +30,7 @@ class StateConflictError(RuntimeError):
 class PartitionFile:
     name: str
     keys: int
+    bytes: int = 0
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from airflow_provider_optimizely.core.sync_state.generation import (
     DISPATCHED,
     FAILED,
     OK,
+    Answers,
     CommittedKeys,
 )
 from airflow_provider_optimizely.core.sync_state.hashing import key_hashes
@@ -92,6 +94,7 @@ class KeyRun:
         self._sample_size = sample_size
         self.samples: dict[str, list[str]] = {c.label: [] for c in ItemClass}
         self.acknowledged = {"ok": 0, "failed": 0, "deleted": 0}
+        self._counting = threading.Lock()
         self._closed = False
 
     # -- change detection ----------------------------------------------------------------------------
@@ -143,16 +146,18 @@ class KeyRun:
         if not len(hashes) == len(outcomes) == len(fingerprints) == len(keys):
             raise ValueError("acknowledge takes as many key hashes, keys, fingerprints and outcomes")
         failed = int(np.count_nonzero(outcomes))
-        self.acknowledged["ok"] += len(hashes) - failed
-        self.acknowledged["failed"] += failed
+        with self._counting:
+            self.acknowledged["ok"] += len(hashes) - failed
+            self.acknowledged["failed"] += failed
         self._checkpoints.add(entries(hashes, keys, fingerprints, outcomes))
 
     def acknowledge_deleted(self, keys: Sequence[str]) -> None:
         """Record keys the API deleted (mirror mode): the commit drops them from the state."""
         hashes = self._check_in_range(key_hashes(keys))
         self._write()
-        self._deleted.append(hashes)
-        self.acknowledged["deleted"] += len(hashes)
+        with self._counting:
+            self._deleted.append(hashes)
+            self.acknowledged["deleted"] += len(hashes)
         zeros = np.zeros(len(hashes), np.uint64)
         self._checkpoints.add(entries(hashes, keys, zeros, np.full(len(hashes), DELETED)))
 
@@ -204,14 +209,14 @@ class KeyRun:
         self._write()
         self._checkpoints.flush()
         names = self._folder.all_files()
-        acknowledged = self._folder.read_acks([name for name in names if name.startswith("acks-")])
+        answers = Answers.of(self._folder.read_acks([name for name in names if name.startswith("acks-")]))
         last_run = {
             "run_key": self.run_key,
             "attempt": self.attempt,
             "full": self.full,
             "full_reason": self.full_reason,
             "classified": self.counts,
-            "acknowledged": _answers(acknowledged),
+            "acknowledged": answers.counts(),
             "resumed": self.resumed,
             "acknowledged_before": self.acknowledged_before,
             **dict(summary or {}),
@@ -219,7 +224,7 @@ class KeyRun:
         manifest = commit(
             self.area,
             self.manifest,
-            acknowledged,
+            answers,
             signature=self.signature,
             run_key=self.run_key,
             last_run=last_run,
@@ -261,8 +266,3 @@ class KeyRun:
         if outside.any():
             raise ValueError(f"{int(outside.sum())} key(s) lie outside {self.area.key_range}")
         return hashes
-
-
-def _answers(table: pa.Table) -> dict[str, int]:
-    found = np.bincount(table.column("outcome").to_numpy(), minlength=4)
-    return {"ok": int(found[OK]), "failed": int(found[FAILED]), "deleted": int(found[DELETED])}

@@ -17,6 +17,7 @@ from airflow_provider_optimizely.core.sync_state.commit import Slice, commit
 from airflow_provider_optimizely.core.sync_state.generation import (
     FAILED,
     SCHEMA,
+    Answers,
     CommittedKeys,
     load_committed,
 )
@@ -187,6 +188,7 @@ class SyncState:
             "committed_at": manifest.committed_at,
             "signature": manifest.signature,
             "files": len(manifest.files),
+            "bytes": sum(entry.bytes for entry in manifest.files),
             "last_run": manifest.last_run,
         }
 
@@ -231,16 +233,16 @@ class SyncState:
                 if datetime.now(timezone.utc) - started(attempts[-1].name) > STALE_ATTEMPTS:
                     folder.remove(folder.all_files())
                 continue
-            acknowledged = folder.read_acks(names)
+            answers = Answers.of(folder.read_acks(names))
             last = attempts[-1]
             log.warning("committing the answers of run %r, which stopped without committing", last.run_key)
             commit(
                 self.area,
                 self.area.manifest(),
-                acknowledged,
+                answers,
                 signature=last.signature,
                 run_key=last.run_key,
-                last_run={"run_key": last.run_key, "recovered": True, "acknowledged": len(acknowledged)},
+                last_run={"run_key": last.run_key, "recovered": True, "acknowledged": answers.counts()},
             )
             folder.remove(names)
             recovered.append(last.run_key)

@@ -111,10 +111,10 @@ def test_two_key_ranges_commit_at_the_same_time(new_store):
     assert store.key_ranges("split") == ranges
 
 
-def test_state_spread_over_many_files_survives_a_change_of_file_count(local_store, monkeypatch):
+def test_state_spread_over_many_files_survives_a_change_of_file_count(new_store, monkeypatch):
     monkeypatch.setattr(generation_module, "KEYS_PER_FILE", 100)
     rows = source(1000)
-    run = local_store().sync("s").begin_run("r1", SIGNATURE)
+    run = new_store().sync("s").begin_run("r1", SIGNATURE)
     run_sync(run, rows, fails=lambda key: key.endswith("7"))
     first = run.commit()
     assert len(first.files) == 16
@@ -122,14 +122,14 @@ def test_state_spread_over_many_files_survives_a_change_of_file_count(local_stor
 
     monkeypatch.setattr(generation_module, "KEYS_PER_FILE", 300)
     more = {**rows, **source(500, start=1000)}
-    run = local_store().sync("s").begin_run("r2", SIGNATURE)
+    run = new_store().sync("s").begin_run("r2", SIGNATURE)
     assert run.committed_keys == 1000
     sent = run_sync(run, more)
     assert len(sent.keys) == 500 + 100  # the new keys and the carried-over ones
     second = run.commit()
     assert len(second.files) == 8
     assert (second.keys, second.failed) == (1500, 0)
-    run = local_store().sync("s").begin_run("r3", SIGNATURE)
+    run = new_store().sync("s").begin_run("r3", SIGNATURE)
     assert run_sync(run, more).keys == []
 
 
