@@ -77,21 +77,23 @@ def as_uint64(values: Any) -> np.ndarray:
 
 
 class PriorAcks:
-    """What earlier attempts of this run recorded: per hash, the last answer, and the hashes they sent
-    with no answer recorded."""
+    """What earlier attempts of this run recorded (parallel arrays of checkpoint entries, in order): per
+    hash, the last answer, and the hashes they sent with no answer recorded."""
 
-    def __init__(self, table: pa.Table) -> None:
-        hashes = table.column("key_hash").to_numpy()
-        outcomes = table.column("outcome").to_numpy()
+    def __init__(self, hashes: np.ndarray, fingerprints: np.ndarray, outcomes: np.ndarray) -> None:
         answered = outcomes != DISPATCHED
         order = np.argsort(hashes[answered], kind="stable")
         sorted_hashes = hashes[answered][order]
         last = order[np.r_[sorted_hashes[1:] != sorted_hashes[:-1], True]] if len(order) else order
         self.hashes = hashes[answered][last]
-        self.fingerprints = table.column("fingerprint").to_numpy()[answered][last]
+        self.fingerprints = fingerprints[answered][last]
         self.outcomes = outcomes[answered][last]
         dispatched = np.unique(hashes[~answered])
         self.unanswered = dispatched[~np.isin(dispatched, self.hashes)]
+
+    @classmethod
+    def none(cls) -> PriorAcks:
+        return cls(np.empty(0, np.uint64), np.empty(0, np.uint64), np.empty(0, np.uint8))
 
     def __len__(self) -> int:
         return len(self.hashes)

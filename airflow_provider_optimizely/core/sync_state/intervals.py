@@ -118,8 +118,7 @@ class IntervalRun:
         self._skip_all = self.already_done is not None and not force
         self._folder = RunFolder(intervals.storage, intervals.path, f"{start}--{end}")
         earlier = sorted(self._folder.attempts(), key=lambda a: a.name)
-        table = self._folder.read_acks(self._folder.ack_files())
-        hashes, outcomes = table.column("key_hash").to_numpy(), table.column("outcome").to_numpy()
+        hashes, _, outcomes = self._folder.read_numbers(self._folder.ack_files())
         answered = (outcomes == OK) | (outcomes == FAILED)
         self._ids, self._acknowledged_counts = np.unique(hashes[answered], return_counts=True)
         self._consumed = np.zeros(len(self._ids), dtype=np.int64)
@@ -206,9 +205,7 @@ class IntervalRun:
         self._write()
         self._checkpoints.flush()
         names = self._folder.all_files()
-        answers = (
-            self._folder.read_acks([n for n in names if n.startswith("acks-")]).column("outcome").to_numpy()
-        )
+        answers = self._folder.read_numbers([n for n in names if n.startswith("acks-")])[2]
         record = {
             "start": self.start,
             "end": self.end,

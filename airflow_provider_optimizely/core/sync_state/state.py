@@ -16,7 +16,6 @@ from airflow_provider_optimizely.core.sync_state.classify import PriorAcks
 from airflow_provider_optimizely.core.sync_state.commit import Slice, commit
 from airflow_provider_optimizely.core.sync_state.generation import (
     FAILED,
-    SCHEMA,
     Answers,
     CommittedKeys,
     load_committed,
@@ -107,10 +106,7 @@ class SyncState:
         folder = RunFolder(self.area.storage, self.area.path, run_key)
         earlier = sorted(folder.attempts(), key=lambda a: a.name)
         resuming = bool(earlier) and earlier[-1].signature == signature
-        if resuming:
-            prior = PriorAcks(folder.read_acks(folder.ack_files()))
-        else:
-            prior = PriorAcks(SCHEMA.empty_table())
+        prior = PriorAcks(*folder.read_numbers(folder.ack_files())) if resuming else PriorAcks.none()
         changes = changed_fields(manifest.signature, signature) if manifest else []
         if manifest is None:
             reason: str | None = "first run"

@@ -52,7 +52,7 @@ def committed(rows: list[tuple[int, int, int, str]]) -> pa.Table:
 
 def answers(rows: list[tuple[int, int, int, str]]) -> Answers:
     table = entries([r[0] for r in rows], [r[3] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    return Answers.of(table)
+    return Answers.of([table])
 
 
 def test_the_last_answer_decides_and_a_failure_keeps_the_last_good_fingerprint():
