@@ -134,14 +134,18 @@ class HashIndex:
             return np.zeros(len(needles), dtype=bool), np.zeros(len(needles), dtype=np.intp)
         bucket = (needles >> self.shift).astype(np.intp)
         low, high = self.offsets[bucket], self.offsets[bucket + 1]
-        while True:
-            active = low < high
-            if not active.any():
-                break
-            middle = (low + high) >> 1
-            less = self.hashes[np.minimum(middle, count - 1)] < needles
-            low = np.where(active & less, middle + 1, low)
-            high = np.where(active & ~less, middle, high)
+        # Each step works on the searches not finished yet: most buckets hold a few hashes.
+        active = np.flatnonzero(low < high)
+        left, right, wanted = low[active], high[active], needles[active]
+        while len(active):
+            middle = (left + right) >> 1
+            less = self.hashes[middle] < wanted
+            left = np.where(less, middle + 1, left)
+            right = np.where(less, right, middle)
+            low[active] = left
+            going = left < right
+            if not going.all():
+                active, left, right, wanted = active[going], left[going], right[going], wanted[going]
         position = np.minimum(low, count - 1)
         return self.hashes[position] == needles, position
 

@@ -119,3 +119,18 @@ def test_the_module_runs_as_a_command(tmp_path):
         check=True,
     )
     assert json.loads(done.stdout) == {"sync_id": "none", "key_ranges": [], "intervals_done": []}
+
+
+def test_the_sync_state_never_imports_airflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from airflow_provider_optimizely.core.sync_state import StateStore\n"
+        "from airflow_provider_optimizely.core.sync_state.__main__ import main\n"
+        f"main(['show', {str(tmp_path)!r}, 'any'])\n"
+        "bad = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
+        "print('airflow modules:', ','.join(bad))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "airflow modules:"
