@@ -61,11 +61,17 @@ class Intervals:
         """The done record of ``[start, end)``, or None if no run of it completed."""
         return self.storage.read_json(f"{self.path}/done/{_name(start, end)}.json")
 
+    def done_count(self) -> int:
+        return len(self._done_names())
+
     def done(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Done records (the last ``limit`` by start, all if None)."""
-        names = [name for name in self.storage.list_names(f"{self.path}/done") if _DONE.match(name)]
+        """Done records (the last ``limit`` by start, all if None): one read each."""
+        names = self._done_names()
         chosen = names if limit is None else names[-limit:] if limit else []
         return [value for name in chosen if (value := self.storage.read_json(f"{self.path}/done/{name}"))]
+
+    def _done_names(self) -> list[str]:
+        return [name for name in self.storage.list_names(f"{self.path}/done") if _DONE.match(name)]
 
     def begin(
         self,

@@ -58,12 +58,14 @@ class StateStore:
                 found.append(KeyRange(int(index), int(count)))
         return sorted(found, key=lambda r: (r.count, r.index))
 
-    def describe(self, sync_id: str) -> dict[str, Any]:
-        """Every key range of a sync, and its done intervals."""
+    def describe(self, sync_id: str, intervals_shown: int = 10) -> dict[str, Any]:
+        """Every key range of a sync, how many intervals are done, and the last few of them."""
+        intervals = self.sync(sync_id).intervals
         return {
             "sync_id": sync_id,
             "key_ranges": [self.sync(sync_id, r).describe() for r in self.key_ranges(sync_id)],
-            "intervals_done": self.sync(sync_id).intervals.done(),
+            "intervals_done": intervals.done_count(),
+            "last_intervals_done": intervals.done(limit=intervals_shown),
         }
 
     def reset(self, sync_id: str) -> None:

@@ -97,7 +97,8 @@ def test_describe_and_reset_from_the_command_line(tmp_path, capsys):
     assert described["last_run"]["rows_read"] == 100
     assert described["signature"] == SIGNATURE
     assert set(described["carried_over_sample"]) <= {"user-3", "user-4"}
-    assert shown["intervals_done"][0]["start"] == "2026-03-01"
+    assert shown["intervals_done"] == 1
+    assert shown["last_intervals_done"][0]["start"] == "2026-03-01"
 
     assert main(["show", uri, "dag.task", "--key-range", "0/2"]) == 0
     assert json.loads(capsys.readouterr().out)["generation"] == 1
@@ -118,7 +119,12 @@ def test_the_module_runs_as_a_command(tmp_path):
         timeout=120,
         check=True,
     )
-    assert json.loads(done.stdout) == {"sync_id": "none", "key_ranges": [], "intervals_done": []}
+    assert json.loads(done.stdout) == {
+        "sync_id": "none",
+        "key_ranges": [],
+        "intervals_done": 0,
+        "last_intervals_done": [],
+    }
 
 
 def test_the_sync_state_never_imports_airflow(tmp_path):
