@@ -4,8 +4,9 @@ A run (a ``run_key``) has a folder ``runs/<run key>/``. Each attempt of it write
 
 - ``attempt-<started>-<token>.json``: the run key, the signature, when it started, and the caller's
   ``metadata`` (an Optimove ``batch_uuid``...), rewritten when the metadata changes;
-- ``acks-<started>-<token>-<sequence>.arrow``: one Arrow IPC file a flush, the acknowledged entries in
-  order (``key_hash``, ``fingerprint``, ``outcome``, ``key``; see ``generation``).
+- ``acks-<started>-<token>-<sequence>-<entries>-<key bytes>.arrow``: one Arrow IPC file a flush, the
+  acknowledged entries in order (``key_hash``, ``fingerprint``, ``outcome``, ``key``; see
+  ``generation``). The sizes in the name let a commit allocate its arrays once, before reading.
 
 Names sort in time: attempts by their start, a flush after the ones before it. A kill -9 loses only the
 entries not yet flushed; nothing half-written is ever read (``Storage.write_atomic``).
@@ -23,13 +24,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from airflow_provider_optimizely.core.sync_state.generation import NUMERIC, SCHEMA
+from airflow_provider_optimizely.core.sync_state.generation import NUMERIC, SCHEMA, Answers
 from airflow_provider_optimizely.core.sync_state.storage import Storage, encode_json, new_token, safe_name
 
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 _ATTEMPT = re.compile(r"^attempt-(\d{8}T\d{12}Z-[0-9a-f]{12})\.json$")
-_ACKS = re.compile(r"^acks-(\d{8}T\d{12}Z-[0-9a-f]{12})-(\d{8})\.arrow$")
+_ACKS = re.compile(r"^acks-(\d{8}T\d{12}Z-[0-9a-f]{12})-(\d{8})-(\d+)-(\d+)\.arrow$")
 
 
 @dataclass
@@ -78,6 +80,13 @@ class RunFolder:
         paths = [f"{self.path}/{name}" for name in names]
         for _, data in self.storage.read_many(paths):
             yield pa.ipc.open_file(pa.BufferReader(data)).read_all()
+
+    def read_answers(self, names: list[str]) -> Answers:
+        """The answered entries of ``names`` (see ``Answers``), sized from the names before reading."""
+        sizes = [_ACKS.match(name) for name in names]
+        rows = sum(int(match.group(3)) for match in sizes if match)
+        key_bytes = sum(int(match.group(4)) for match in sizes if match)
+        return Answers.of(self.read_acks(names), rows, key_bytes)
 
     def read_numbers(self, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``key_hash``, ``fingerprint`` and ``outcome`` of every entry of ``names``, in order (what a
@@ -167,7 +176,8 @@ class Checkpointer:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, SCHEMA) as writer:
             writer.write_table(table)
-        name = f"acks-{self.attempt.name}-{self._sequence:08d}.arrow"
+        key_bytes = int(pc.sum(pc.binary_length(table.column("key"))).as_py() or 0)
+        name = f"acks-{self.attempt.name}-{self._sequence:08d}-{table.num_rows}-{key_bytes}.arrow"
         self.folder.storage.write_atomic(f"{self.folder.path}/{name}", sink.getvalue().to_pybytes())
         self._sequence += 1
         self.written.append(name)

@@ -23,7 +23,6 @@ from airflow_provider_optimizely.core.sync_state.generation import (
     DISPATCHED,
     FAILED,
     OK,
-    Answers,
     CommittedKeys,
 )
 from airflow_provider_optimizely.core.sync_state.hashing import key_hashes
@@ -209,7 +208,7 @@ class KeyRun:
         self._write()
         self._checkpoints.flush()
         names = self._folder.all_files()
-        answers = Answers.of(self._folder.read_acks([name for name in names if name.startswith("acks-")]))
+        answers = self._folder.read_answers([name for name in names if name.startswith("acks-")])
         last_run = {
             "run_key": self.run_key,
             "attempt": self.attempt,

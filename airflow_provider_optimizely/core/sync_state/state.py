@@ -16,7 +16,6 @@ from airflow_provider_optimizely.core.sync_state.classify import PriorAcks
 from airflow_provider_optimizely.core.sync_state.commit import Slice, commit
 from airflow_provider_optimizely.core.sync_state.generation import (
     FAILED,
-    Answers,
     CommittedKeys,
     load_committed,
 )
@@ -231,7 +230,7 @@ class SyncState:
                 if datetime.now(timezone.utc) - started(attempts[-1].name) > STALE_ATTEMPTS:
                     folder.remove(folder.all_files())
                 continue
-            answers = Answers.of(folder.read_acks(names))
+            answers = folder.read_answers(names)
             last = attempts[-1]
             log.warning("committing the answers of run %r, which stopped without committing", last.run_key)
             commit(

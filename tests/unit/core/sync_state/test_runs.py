@@ -203,3 +203,15 @@ def test_classes_and_send_mask_agree(local_store):
     assert result.send.tolist() == [False, True, True]
     assert result.indexes().tolist() == [1, 2]
     assert result.counts()["changed"] == 1
+
+
+def test_keys_of_any_text_come_back_as_they_were(new_store):
+    keys = ["zoë", "日本", "", "plain", "bad\udc80"]
+    run = new_store().sync("s").begin_run("run-1", SIGNATURE)
+    hashes = key_hashes(keys)
+    run.dispatching(hashes[:2])
+    run.acknowledge(hashes, keys, [1, 2, 3, 4, 5], [True, True, True, False, True])
+    assert run.commit().keys == 5
+    run = new_store().sync("s").begin_run("run-2", SIGNATURE)
+    assert sorted(run.unseen_keys()) == sorted(["zoë", "日本", "", "plain", "bad\\udc80"])
+    assert new_store().sync("s").describe()["carried_over_sample"] == ["plain"]
