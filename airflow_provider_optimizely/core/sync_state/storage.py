@@ -53,7 +53,9 @@ class Storage:
 
     def __init__(self, fs: Any, root: str) -> None:
         self.fs = fs
-        self.root = root.rstrip("/") or "/"
+        # The filesystem's own form of the path ("bucket/prefix" for s3://bucket/prefix): batch reads
+        # answer under that form.
+        self.root = str(fs._strip_protocol(root)).rstrip("/") or "/"
         self.local = "file" in _protocols(fs)
 
     def path(self, *parts: str) -> str:

@@ -66,11 +66,21 @@ def test_a_fresh_process_continues_from_the_state_another_left_in_s3(s3_endpoint
 
 def test_a_store_from_a_filesystem_and_a_root(tmp_path):
     fs = fsspec.filesystem("file")
-    run = StateStore(fs, str(tmp_path / "root")).sync("s").begin_run("r", SIGNATURE)
+    run = StateStore(fs, f"file://{tmp_path}/root/").sync("s").begin_run("r", SIGNATURE)
     run_sync(run, source(10))
     run.commit()
     assert StateStore.from_uri(f"file://{tmp_path}/root").sync("s").describe()["keys"] == 10
+    assert StateStore(fs, str(tmp_path / "root")).sync("s").describe()["keys"] == 10
     assert (tmp_path / "root" / "s" / "keys-all" / "manifests" / "000000000001.json").exists()
+
+
+def test_a_store_from_an_s3_filesystem_and_a_root_with_or_without_its_scheme(s3_endpoint):
+    fs = fsspec.filesystem("s3", **s3_options(s3_endpoint))
+    prefix = f"{BUCKET}/{uuid.uuid4().hex}"
+    run = StateStore(fs, f"s3://{prefix}").sync("s").begin_run("r", SIGNATURE)
+    run_sync(run, source(350))  # four checkpoint files: read in one concurrent call
+    run.commit()
+    assert StateStore(fs, prefix).sync("s").describe()["keys"] == 350
 
 
 def test_names_are_safe_and_distinct():
