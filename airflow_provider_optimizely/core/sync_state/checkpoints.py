@@ -1,0 +1,208 @@
+"""Checkpoints: what one run had acknowledged, durable batch by batch, so that a retry resumes.
+
+A run (a ``run_key``) has a folder ``runs/<run key>/``. Each attempt of it writes:
+
+- ``attempt-<started>-<token>.json``: the run key, the signature, when it started, and the caller's
+  ``metadata`` (an Optimove ``batch_uuid``...), rewritten when the metadata changes;
+- ``acks-<started>-<token>-<sequence>-<entries>-<key bytes>.arrow``: one Arrow IPC file a flush, the
+  acknowledged entries in order (``key_hash``, ``fingerprint``, ``outcome``, ``key``; see
+  ``generation``). The sizes in the name let a commit allocate its arrays once, before reading.
+
+Names sort in time: attempts by their start, a flush after the ones before it. A kill -9 loses only the
+entries not yet flushed; nothing half-written is ever read (``Storage.write_atomic``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from airflow_provider_optimizely.core.sync_state.generation import NUMERIC, SCHEMA, Answers
+from airflow_provider_optimizely.core.sync_state.storage import Storage, encode_json, new_token, safe_name
+
+_STAMP = "%Y%m%dT%H%M%S%fZ"
+_ATTEMPT = re.compile(r"^attempt-(\d{8}T\d{12}Z-[0-9a-f]{12})\.json$")
+_ACKS = re.compile(r"^acks-(\d{8}T\d{12}Z-[0-9a-f]{12})-(\d{8})-(\d+)-(\d+)\.arrow$")
+
+
+@dataclass
+class Attempt:
+    """One attempt of a run, as its attempt file says."""
+
+    name: str
+    run_key: str
+    signature: dict[str, Any]
+    started_at: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class RunFolder:
+    """The checkpoint files of one run key under a slice (or an interval) folder."""
+
+    def __init__(self, storage: Storage, parent: str, run_key: str) -> None:
+        self.storage = storage
+        self.path = f"{parent}/runs/{safe_name(run_key)}"
+
+    @classmethod
+    def named(cls, storage: Storage, parent: str, name: str) -> RunFolder:
+        """The folder ``runs/<name>`` (a name as listed; the run key is in its attempt files)."""
+        folder = cls.__new__(cls)
+        folder.storage = storage
+        folder.path = f"{parent}/runs/{name}"
+        return folder
+
+    def attempts(self) -> list[Attempt]:
+        found = []
+        for name in self.storage.list_names(self.path):
+            if _ATTEMPT.match(name) and (value := self.storage.read_json(f"{self.path}/{name}")):
+                found.append(Attempt(**value))
+        return found
+
+    def ack_files(self) -> list[str]:
+        return [name for name in self.storage.list_names(self.path) if _ACKS.match(name)]
+
+    def all_files(self) -> list[str]:
+        return [
+            name for name in self.storage.list_names(self.path) if _ACKS.match(name) or _ATTEMPT.match(name)
+        ]
+
+    def read_acks(self, names: list[str]) -> Iterator[pa.Table]:
+        """The entries of each of ``names``, in order, a table a file."""
+        paths = [f"{self.path}/{name}" for name in names]
+        for _, data in self.storage.read_many(paths):
+            yield pa.ipc.open_file(pa.BufferReader(data)).read_all()
+
+    def read_answers(self, names: list[str]) -> Answers:
+        """The answered entries of ``names`` (see ``Answers``), sized from the names before reading."""
+        sizes = [_ACKS.match(name) for name in names]
+        rows = sum(int(match.group(3)) for match in sizes if match)
+        key_bytes = sum(int(match.group(4)) for match in sizes if match)
+        return Answers.of(self.read_acks(names), rows, key_bytes)
+
+    def read_numbers(self, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``key_hash``, ``fingerprint`` and ``outcome`` of every entry of ``names``, in order (what a
+        resumed attempt needs: 17 bytes an entry, the keys left out)."""
+        columns: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+        for table in self.read_acks(names):
+            for found, name in zip(columns, NUMERIC, strict=True):
+                found.append(table.column(name).to_numpy().copy())
+        hashes, fingerprints, outcomes = (
+            np.concatenate(found) if found else np.empty(0, dtype)
+            for found, dtype in zip(columns, (np.uint64, np.uint64, np.uint8), strict=True)
+        )
+        return hashes, fingerprints, outcomes
+
+    def remove(self, names: list[str]) -> None:
+        self.storage.remove_files([f"{self.path}/{name}" for name in names])
+
+
+def attempt_name() -> str:
+    stamp = datetime.now(timezone.utc).strftime(_STAMP)
+    return f"{stamp}-{new_token()}"
+
+
+def started(attempt_name: str) -> datetime:
+    return datetime.strptime(attempt_name.split("-", 1)[0], _STAMP).replace(tzinfo=timezone.utc)
+
+
+class Checkpointer:
+    """Buffers one attempt's acknowledged entries and writes them out as the policy says.
+
+    A flush happens when ``every_items`` entries wait (1: every call), or when the oldest waiting entry
+    is ``every_seconds`` old (looked at on each call), and on ``flush()``. Thread-safe: senders may
+    acknowledge from their own threads.
+    """
+
+    def __init__(
+        self,
+        folder: RunFolder,
+        attempt: Attempt,
+        *,
+        every_items: int = 1,
+        every_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if every_items < 1:
+            raise ValueError("checkpoint_every_items must be at least 1")
+        self.folder = folder
+        self.attempt = attempt
+        self.every_items = every_items
+        self.every_seconds = every_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waiting: list[pa.Table] = []
+        self._waiting_rows = 0
+        self._oldest = 0.0
+        self._sequence = 0
+        self._attempt_written: bytes | None = None
+        self.written: list[str] = []
+        self.rows_written = 0
+
+    def add(self, table: pa.Table) -> None:
+        with self._lock:
+            if not self._waiting:
+                self._oldest = self._clock()
+            self._waiting.append(table)
+            self._waiting_rows += table.num_rows
+            aged = self.every_seconds is not None and self._clock() - self._oldest >= self.every_seconds
+            if self._waiting_rows >= self.every_items or aged:
+                self._flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting_rows
+
+    def _flush(self) -> None:
+        attempt = encode_json(self.attempt.__dict__)
+        if attempt != self._attempt_written:
+            self.folder.storage.write_atomic(f"{self.folder.path}/attempt-{self.attempt.name}.json", attempt)
+            self._attempt_written = attempt
+        if not self._waiting:
+            return
+        table = pa.concat_tables(self._waiting)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, SCHEMA) as writer:
+            writer.write_table(table)
+        key_bytes = int(pc.sum(pc.binary_length(table.column("key"))).as_py() or 0)
+        name = f"acks-{self.attempt.name}-{self._sequence:08d}-{table.num_rows}-{key_bytes}.arrow"
+        self.folder.storage.write_atomic(f"{self.folder.path}/{name}", sink.getvalue().to_pybytes())
+        self._sequence += 1
+        self.written.append(name)
+        self.rows_written += table.num_rows
+        self._waiting, self._waiting_rows = [], 0
+
+
+def entries(hashes: Any, keys: Any, fingerprints: Any, outcomes: Any) -> pa.Table:
+    """A checkpoint table from parallel columns (numpy arrays, lists, Arrow arrays)."""
+    return pa.table(
+        {
+            "key_hash": pa.array(hashes, pa.uint64()),
+            "fingerprint": pa.array(fingerprints, pa.uint64()),
+            "outcome": pa.array(outcomes, pa.uint8()),
+            "key": _key_array(keys),
+        },
+        schema=SCHEMA,
+    )
+
+
+def _key_array(keys: Any) -> pa.Array:
+    if isinstance(keys, pa.Array | pa.ChunkedArray):
+        return keys.cast(pa.string())
+    try:
+        return pa.array(keys, pa.string())
+    except (UnicodeEncodeError, pa.ArrowInvalid):
+        # A key that is not valid Unicode (a lone surrogate): kept with the surrogate escaped.
+        return pa.array([None if k is None else k.encode("utf-8", "backslashreplace").decode() for k in keys])
