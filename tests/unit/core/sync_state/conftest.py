@@ -10,7 +10,6 @@ import boto3
 import pytest
 
 from airflow_provider_optimizely.core.sync_state import StateStore
-from airflow_provider_optimizely.emulator.server import moto_s3_server
 
 BUCKET = "sync-state"
 CREDENTIALS = {"key": "testing", "secret": "testing"}
@@ -19,7 +18,13 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    with moto_s3_server() as endpoint:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
         client = boto3.client(
             "s3",
             endpoint_url=endpoint,
@@ -29,6 +34,8 @@ def s3_endpoint() -> Iterator[str]:
         )
         client.create_bucket(Bucket=BUCKET)
         yield endpoint
+    finally:
+        server.stop()
 
 
 def s3_options(endpoint: str) -> dict[str, Any]:
