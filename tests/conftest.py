@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 TEST_DAGS = REPO_ROOT / "tests" / "integration" / "dags"
@@ -26,3 +28,10 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
         for name, path in (("optimizely_example_dags", EXAMPLE_DAGS), ("optimizely_test_dags", TEST_DAGS))
     ]
 )
+
+
+@pytest.fixture(autouse=True)
+def _sync_state_of_its_own(tmp_path_factory, monkeypatch):
+    """Each test's incremental syncs keep their state in a folder of its own: a state another test left
+    would make a sync send nothing to an emulator that was reset since."""
+    monkeypatch.setenv("AIRFLOW__OPTIMIZELY__SYNC_STATE_URI", str(tmp_path_factory.mktemp("sync-state")))

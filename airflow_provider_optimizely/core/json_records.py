@@ -105,6 +105,16 @@ class EncodedRecords(Sequence[msgspec.Raw]):
             body += b"]"
         return msgspec.Raw(body)
 
+    def payloads(self) -> list[bytes]:
+        """Each record's JSON (without the separator), as ``msgspec.Raw`` of it would hold."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        records: list[bytes] = []
+        for array in self._arrays:
+            records += pc.binary_slice(array.cast(pa.binary()), 0, -len(_SEPARATOR)).to_pylist()
+        return records
+
     def _slice(self, start: int, stop: int) -> EncodedRecords:
         arrays = []
         for array in self._arrays:

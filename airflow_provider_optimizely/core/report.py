@@ -71,6 +71,8 @@ class RunReport:
     duration_seconds: float = 0.0
     # Why the run ended before its source did (an error that is not about a row), or None.
     stopped_by: str | None = None
+    # What the sync state made of the rows (``KeyRun.summary()``), for an incremental sync.
+    sync_state: dict[str, Any] | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rows_rejected += 1
@@ -98,6 +100,7 @@ class RunReport:
             "details": dict(self.details),
             "duration_seconds": round(self.duration_seconds, 3),
             "rows_per_second": round(self.rows_per_second, 1),
+            "sync_state": self.sync_state,
             "stopped": None
             if self.stopped_by is None
             else {"after_row": self.rows_read, "reason": self.stopped_by},

@@ -29,6 +29,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+import numpy as np
+
 from airflow_provider_optimizely.core.batching import BoundedPool
 from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.report import (
@@ -56,16 +58,19 @@ class Item(NamedTuple):
 
 @dataclass(slots=True)
 class Batch:
-    """Items as three parallel sequences: a few objects a batch rather than a few objects a row.
+    """Items as parallel sequences: a few objects a batch rather than a few objects a row.
 
     ``bodies`` is a list, or any sequence that slices and adds like one (``EncodedRecords``: bodies
     already JSON). ``extend`` and ``take`` replace the sequences rather than change them, so that a batch
-    can take over another's without a copy.
+    can take over another's without a copy. An incremental sync adds each item's key hash and the
+    fingerprint of what is sent (``hashes``, ``prints``: ``uint64`` arrays), to record the API's answer.
     """
 
     rows: list[int] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     bodies: Sequence[Any] = field(default_factory=list)
+    hashes: np.ndarray | None = None
+    prints: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -77,6 +82,7 @@ class Batch:
         return map(Item._make, zip(self.rows, self.keys, self.bodies, strict=True))
 
     def append(self, item: Item) -> None:
+        assert self.hashes is None, "items are appended before they are fingerprinted"
         self.rows.append(item.row)
         self.keys.append(item.key)
         if type(self.bodies) is not list:
@@ -86,6 +92,7 @@ class Batch:
     def extend(self, other: Batch) -> None:
         if not self.keys:  # the usual case, a page that fills whole batches: no copy
             self.rows, self.keys, self.bodies = other.rows, other.keys, other.bodies
+            self.hashes, self.prints = other.hashes, other.prints
             return
         self.rows = self.rows + other.rows
         self.keys = self.keys + other.keys
@@ -93,22 +100,40 @@ class Batch:
             self.bodies = self.bodies + other.bodies  # type: ignore[operator]
         else:  # a page read one way after one read another: one list of both
             self.bodies = [*self.bodies, *other.bodies]
+        if self.hashes is not None and other.hashes is not None:
+            self.hashes = np.concatenate([self.hashes, other.hashes])
+            self.prints = np.concatenate([self.prints, other.prints])
 
     def take(self, count: int) -> Batch:
         """The first ``count`` items, removed from this batch."""
         if count >= len(self):
-            taken = Batch(self.rows, self.keys, self.bodies)
-            self.rows, self.keys, self.bodies = [], [], []
+            taken = Batch(self.rows, self.keys, self.bodies, self.hashes, self.prints)
+            self.rows, self.keys, self.bodies, self.hashes, self.prints = [], [], [], None, None
             return taken
-        taken = Batch(self.rows[:count], self.keys[:count], self.bodies[:count])
+        taken = Batch(
+            self.rows[:count],
+            self.keys[:count],
+            self.bodies[:count],
+            None if self.hashes is None else self.hashes[:count],
+            None if self.prints is None else self.prints[:count],
+        )
         self.rows, self.keys, self.bodies = self.rows[count:], self.keys[count:], self.bodies[count:]
+        if self.hashes is not None and self.prints is not None:
+            self.hashes, self.prints = self.hashes[count:], self.prints[count:]
         return taken
 
-    def without(self, indexes: Collection[int]) -> Batch:
-        keep = [i for i in range(len(self)) if i not in indexes]
+    def subset(self, indexes: Sequence[int] | np.ndarray) -> Batch:
+        """The items at ``indexes`` (in that order), as a new batch."""
         return Batch(
-            [self.rows[i] for i in keep], [self.keys[i] for i in keep], [self.bodies[i] for i in keep]
+            [self.rows[i] for i in indexes],
+            [self.keys[i] for i in indexes],
+            [self.bodies[i] for i in indexes],
+            None if self.hashes is None else self.hashes[indexes],
+            None if self.prints is None else self.prints[indexes],
         )
+
+    def without(self, indexes: Collection[int]) -> Batch:
+        return self.subset([i for i in range(len(self)) if i not in indexes])
 
 
 class RowRejected(Exception):
@@ -152,20 +177,57 @@ class Writer(Protocol):
         the first row is prepared), naming every column at fault and how to fix it."""
         ...
 
+    @property
+    def signature(self) -> dict[str, Any]:
+        """What the target and the mapping are (JSON-ready): an incremental sync whose signature changed
+        sends every row again."""
+        ...
+
+    def resume(self, metadata: dict[str, Any]) -> None:
+        """Take over (or leave) what an earlier attempt of this run kept in ``metadata``; called before the
+        first row is sent, and ``metadata`` is kept durably before it is."""
+        ...
+
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]: ...
 
     def send(self, batch: Batch, final: bool) -> BatchResult: ...
+
+
+class ChangeTracking(Protocol):
+    """Between prepared items and the API (``core.incremental.ChangeFilter``): which items to send, and
+    what the API answered for them."""
+
+    def select(self, batch: Batch) -> Batch: ...
+
+    def record(self, batch: Batch, result: BatchResult) -> None: ...
 
 
 class RowWriter:
     """A writer that prepares one row at a time (``prepare``); a writer with a faster way for whole
     pages overrides ``prepare_page`` and falls back to this one for pages it can't take at once."""
 
+    operation: str
+    api: str
+    target: str | None
+    #: The attributes that make the signature, besides the API and the operation.
+    signature_fields: tuple[str, ...] = ("target",)
+
     def prepare(self, row_number: int, row: Row) -> Item:
         raise NotImplementedError
 
     def check_columns(self, columns: Sequence[str]) -> None:
         """Every column is fine by default (a writer with a schema overrides this)."""
+
+    @property
+    def signature(self) -> dict[str, Any]:
+        return {
+            "api": self.api,
+            "operation": self.operation,
+            **{name: getattr(self, name) for name in self.signature_fields},
+        }
+
+    def resume(self, metadata: dict[str, Any]) -> None:
+        """Nothing to take over by default."""
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
         ready = Batch()
@@ -187,6 +249,7 @@ def run_sync(
     writer: Writer,
     *,
     report: RunReport | None = None,
+    changes: ChangeTracking | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     max_rejected: Any = 0,
     rejects_kept: int = DEFAULT_REJECTS_KEPT,
@@ -200,7 +263,8 @@ def run_sync(
     ``report`` is filled in place when given, so that a caller keeps it whatever ends the run: an error
     that is not about a row leaves it with ``stopped_by`` set. ``request_stats`` gives the REST client's
     counters for the report: those of a client used for this run alone, so that they count its setup
-    reads (the attributes, the schema) too.
+    reads (the attributes, the schema) too. With ``changes``, only the items it selects are sent, and
+    every answered batch is recorded with it.
     """
     limit = RejectLimit.parse(max_rejected)
     logger = logger or log
@@ -209,8 +273,10 @@ def run_sync(
     report.target = writer.target
     started = clock()
 
-    def on_done(future: Future[BatchResult]) -> None:
-        result = future.result()  # an error that is not about a row ends the run here
+    def on_done(future: Future[tuple[Batch, BatchResult]]) -> None:
+        batch, result = future.result()  # an error that is not about a row ends the run here
+        if changes is not None:
+            changes.record(batch, result)
         report.rows_sent += result.succeeded + len(result.rejected)
         report.rows_succeeded += result.succeeded
         for rejection in result.rejected:
@@ -223,8 +289,8 @@ def run_sync(
             report.requests = dict(request_stats())
 
     try:
-        with BoundedPool[BatchResult](max_concurrency, on_done) as pool:
-            _pump(pages, writer, report, pool, progress)
+        with BoundedPool[tuple[Batch, BatchResult]](max_concurrency, on_done) as pool:
+            _pump(pages, writer, report, pool, progress, changes)
     except BaseException as exc:
         finish()
         report.stopped_by = describe_stop(exc)
@@ -258,15 +324,19 @@ def _pump(
     pages: Iterable[Page],
     writer: Writer,
     report: RunReport,
-    pool: BoundedPool[BatchResult],
+    pool: BoundedPool[tuple[Batch, BatchResult]],
     progress: ProgressLog | None,
+    changes: ChangeTracking | None,
 ) -> None:
     size = writer.batch_size
     held: Batch | None = None
 
+    def send(batch: Batch, final: bool) -> tuple[Batch, BatchResult]:
+        return batch, writer.send(batch, final)
+
     def dispatch(batch: Batch, final: bool = False) -> None:
         keys = batch.keys if writer.orders_by_key else ()
-        pool.submit(writer.send, batch, final, keys=keys)
+        pool.submit(send, batch, final, keys=keys)
 
     def flush(batch: Batch) -> None:
         nonlocal held
@@ -288,6 +358,8 @@ def _pump(
         ready, rejected = writer.prepare_page(first_row, page)
         for rejection in rejected:
             report.reject(rejection)
+        if changes is not None:
+            ready = changes.select(ready)
         pending.extend(ready)
         while len(pending) >= size:
             flush(pending.take(size))

@@ -2,8 +2,9 @@
 
 ``RowSyncOperator`` owns what every such operator shares: the source (``sql`` + ``sql_conn_id``, ``path``
 + ``path_conn_id``, or ``rows``; ``operators._sources`` opens it), ``max_rejected``, ``max_concurrency``,
-the run report and ``execute``. A subclass names its hook class and builds its API's writer
-(``build_writer``); ``core.sync.run_sync`` does the rest.
+the sync state (send only what changed, resume after a crash), the run report and ``execute``. A
+subclass names its hook class and builds its API's writer (``build_writer``); ``core.sync.run_sync`` does
+the rest.
 
 The report is left whatever ends the task: it is the XCom return value of a run that succeeds, it is
 pushed under the XCom key ``run_report`` in every case (a failed run included), and the task's last log
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_optimizely.core.errors import TerminalError
+from airflow_provider_optimizely.core.incremental import ChangeFilter
 from airflow_provider_optimizely.core.report import (
     DEFAULT_PROGRESS_INTERVAL,
     DEFAULT_REJECTS_KEPT,
@@ -30,8 +32,10 @@ from airflow_provider_optimizely.core.report import (
 )
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE
 from airflow_provider_optimizely.core.sync import DEFAULT_MAX_CONCURRENCY, Writer, describe_stop, run_sync
-from airflow_provider_optimizely.operators._base import HookT, OptimizelyBaseOperator
+from airflow_provider_optimizely.core.sync_state import KeyRun
+from airflow_provider_optimizely.operators._base import HookT, OptimizelyBaseOperator, as_bool
 from airflow_provider_optimizely.operators._sources import count_sources, open_rows
+from airflow_provider_optimizely.operators._sync_state import default_sync_id, open_state_store, run_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -46,8 +50,21 @@ SOURCE_TEMPLATE_FIELDS: tuple[str, ...] = (
     "file_format",
     "rows",
 )
+#: Templated sync-state arguments.
+STATE_TEMPLATE_FIELDS: tuple[str, ...] = (
+    "sync_id",
+    "state_store",
+    "incremental",
+    "full_refresh",
+    "dry_run_only",
+)
 #: The XCom key under which every run, failed or not, leaves its report.
 REPORT_XCOM_KEY = "run_report"
+# Answers are written to the sync state at least this many items at a time (each acknowledged batch of
+# ODP or Optimove is one write) and every few seconds: at one profile a request (DCP, Profile Store), a
+# write a profile would cost more than the profile.
+CHECKPOINT_ITEMS = 100
+CHECKPOINT_SECONDS = 5.0
 
 
 def parse_reject_limit(value: Any) -> RejectLimit:
@@ -56,6 +73,14 @@ def parse_reject_limit(value: Any) -> RejectLimit:
         return RejectLimit.parse(value)
     except ValueError as exc:
         raise AirflowFailException(str(exc)) from None
+
+
+def concurrency_of(value: Any) -> int:
+    """``max_concurrency`` as a whole number of at least 1 (it may arrive rendered as text)."""
+    concurrency = int(value)
+    if concurrency < 1:
+        raise ValueError(f"max_concurrency must be at least 1, got {value!r}")
+    return concurrency
 
 
 def check_reject_limit_at_parse(value: Any) -> None:
@@ -79,15 +104,35 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     :param max_concurrency: requests in flight at once (all within the connection's rate budget).
     :param rejected_rows_in_report: how many rejected rows (row, key, column, reason) the report lists.
     :param progress_interval: seconds between progress lines on long runs.
+    :param incremental: keep a sync state and send only new and changed rows, rows that failed last run,
+        and (after a crash) what the stopped attempt had no answer for. Default True. The first run, a
+        ``full_refresh`` and a run whose target or mapping changed send every row.
+    :param full_refresh: send every row this run (the state is still kept).
+    :param dry_run: send nothing and keep nothing: the report counts what would be new, changed,
+        unchanged and carried over, with a few keys of each (a check before a mapping change).
+    :param sync_id: the sync's name in the state store (default: DAG id, task id, map index, target).
+    :param state_store: where the state is kept: a folder or an object-storage URI (``s3://bucket/prefix``);
+        default the setting ``[optimizely] sync_state_uri``, else ``optimizely_sync_state`` in the Airflow
+        home. Workers on several hosts need a shared one.
+    :param state_store_conn_id: the connection of an object-storage ``state_store``.
     """
 
-    template_fields: Sequence[str] = ("conn_id", *SOURCE_TEMPLATE_FIELDS, "max_rejected")
+    template_fields: Sequence[str] = (
+        "conn_id",
+        *SOURCE_TEMPLATE_FIELDS,
+        "max_rejected",
+        "max_concurrency",
+        *STATE_TEMPLATE_FIELDS,
+    )
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"sql": "sql", "parameters": "json"}
     #: What the report calls this operation ("upsert-profiles", "send-events", "delete-profile").
     operation: ClassVar[str]
     #: Column name given to the items of a ``rows`` list that are plain values (ids to delete).
     single_column: ClassVar[str | None] = None
+    #: Whether rows are upserts of keys that a sync state can compare run to run (deletes and events
+    #: are not).
+    keeps_state: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -101,9 +146,15 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         rows: Sequence[Any] | None = None,
         fetch_size: int = DEFAULT_FETCH_SIZE,
         max_rejected: int | float | str = 0,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: int | str = DEFAULT_MAX_CONCURRENCY,
         rejected_rows_in_report: int = DEFAULT_REJECTS_KEPT,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        incremental: bool | str = True,
+        full_refresh: bool | str = False,
+        dry_run: bool | str = False,
+        sync_id: str | None = None,
+        state_store: str | None = None,
+        state_store_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -112,8 +163,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         if sql is not None and not sql_conn_id:
             raise ValueError(f"{type(self).__name__}: sql needs sql_conn_id")
         check_reject_limit_at_parse(max_rejected)
-        if int(max_concurrency) < 1:
-            raise ValueError("max_concurrency must be at least 1")
+        if not (isinstance(max_concurrency, str) and "{{" in max_concurrency):
+            concurrency_of(max_concurrency)
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.parameters = parameters
@@ -123,13 +174,23 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         self.rows = rows
         self.fetch_size = int(fetch_size)
         self.max_rejected = max_rejected
-        self.max_concurrency = int(max_concurrency)
+        self.max_concurrency = max_concurrency
         self.rejected_rows_in_report = int(rejected_rows_in_report)
         self.progress_interval = float(progress_interval)
+        self.incremental = incremental
+        self.full_refresh = full_refresh
+        # Not ``self.dry_run``: BaseOperator.dry_run() is Airflow's own (it renders the templates).
+        self.dry_run_only = dry_run
+        self.sync_id = sync_id
+        self.state_store = state_store
+        self.state_store_conn_id = state_store_conn_id
 
     @abstractmethod
     def build_writer(self, hook: HookT) -> Writer:
         """The API's writer for this task's arguments (it may read the target's schema first)."""
+
+    def after_sync(self, hook: HookT, run: KeyRun | None, report: RunReport) -> None:
+        """Work once every row was sent and before the state is kept (mirror-mode deletes)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
         parse_reject_limit(self.max_rejected)
@@ -140,7 +201,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         )
         started = time.monotonic()
         try:
-            self._run(report)
+            self._run(report, context)
         except BaseException as exc:
             if report.stopped_by is None and not isinstance(exc, TooManyRejectedRows):
                 # It ended before run_sync began (the connection, the target's schema, the source).
@@ -154,37 +215,106 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         self._leave(context, report)
         return report.as_dict()
 
-    def _run(self, report: RunReport) -> None:
+    def _run(self, report: RunReport, context: Context) -> None:
         hook = self.hook
         # One pooled connection per sending thread, so that no thread waits on the pool.
-        hook.pool_size = max(hook.pool_size, self.max_concurrency)
+        concurrency = concurrency_of(self.max_concurrency)
+        hook.pool_size = max(hook.pool_size, concurrency)
+        run: KeyRun | None = None
         try:
             writer = self.build_writer(hook)
-            with open_rows(
-                sql=self.sql,
-                sql_conn_id=self.sql_conn_id,
-                parameters=self.parameters,
-                path=self.path,
-                path_conn_id=self.path_conn_id,
-                file_format=self.file_format,
-                rows=self.rows,
-                fetch_size=self.fetch_size,
-                single_column=self.single_column,
-            ) as (pages, total):
-                run_sync(
-                    pages,
-                    writer,
-                    report=report,
-                    max_concurrency=self.max_concurrency,
-                    max_rejected=self.max_rejected,
-                    progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
-                    request_stats=hook.client.stats.as_dict,
-                    logger=self.log,
-                )
+            run = self._begin(writer, hook, context)
+            self._sync(writer, hook, report, run, concurrency)
+        except TooManyRejectedRows:
+            self._end(run, report, commit=True)  # the rejected rows are carried over to the next run
+            raise
+        except BaseException:
+            self._end(run, report, commit=False)
+            raise
+        else:
+            self.after_sync(hook, run, report)
+            self._end(run, report, commit=True)
         finally:
             client = hook.__dict__.get("_client")  # built only once the connection was usable
             if client is not None:
                 report.requests = client.stats.as_dict()
+
+    def _sync(
+        self, writer: Writer, hook: HookT, report: RunReport, run: KeyRun | None, concurrency: int
+    ) -> None:
+        with open_rows(
+            sql=self.sql,
+            sql_conn_id=self.sql_conn_id,
+            parameters=self.parameters,
+            path=self.path,
+            path_conn_id=self.path_conn_id,
+            file_format=self.file_format,
+            rows=self.rows,
+            fetch_size=self.fetch_size,
+            single_column=self.single_column,
+        ) as (pages, total):
+            run_sync(
+                pages,
+                writer,
+                report=report,
+                changes=ChangeFilter(run) if run is not None else None,
+                max_concurrency=concurrency,
+                max_rejected=self.max_rejected,
+                progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
+                request_stats=hook.client.stats.as_dict,
+                logger=self.log,
+            )
+
+    def _begin(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | None:
+        """The sync state's run for this attempt, or None when the sync is not incremental."""
+        dry_run = as_bool(self.dry_run_only, "dry_run")
+        if not (self.keeps_state and as_bool(self.incremental, "incremental")):
+            if dry_run:
+                raise AirflowFailException("dry_run compares with the sync state: it needs incremental=True")
+            return None
+        ti = context.get("ti")
+        if ti is None:  # execute() called outside Airflow: no run to name the state after
+            self.log.info("no task instance: the sync keeps no state")
+            return None
+        sync_id = self.sync_id or default_sync_id(ti, writer.target)
+        state = open_state_store(self.state_store, self.state_store_conn_id).sync(sync_id)
+        signature = {**writer.signature, "conn_id": self.conn_id, "endpoint": hook.base_url}
+        run = state.begin_run(
+            run_key(ti),
+            signature,
+            full_refresh=as_bool(self.full_refresh, "full_refresh"),
+            dry_run=dry_run,
+            checkpoint_every_items=max(CHECKPOINT_ITEMS, writer.batch_size),
+            checkpoint_every_seconds=CHECKPOINT_SECONDS,
+        )
+        if run.full:
+            self.log.info("sync %r: every row is sent (%s)", sync_id, run.full_reason)
+        else:
+            self.log.info(
+                "sync %r: only new and changed rows are sent (%d key(s) in its state)",
+                sync_id,
+                run.committed_keys,
+            )
+        if run.resumed:
+            self.log.info(
+                "sync %r: attempt %d resumes this run: %d row(s) answered before are not sent again",
+                sync_id,
+                run.attempt,
+                run.acknowledged_before,
+            )
+        if not dry_run:
+            writer.resume(run.metadata)
+            run.flush()  # the metadata is kept before the first row goes out
+        return run
+
+    def _end(self, run: KeyRun | None, report: RunReport, *, commit: bool) -> None:
+        if run is None:
+            return
+        if run.dry_run or not commit:
+            run.abandon()  # a real run's checkpoints stay: a retry resumes from them
+        else:
+            run.commit(summary={"rows_read": report.rows_read, "rows_succeeded": report.rows_succeeded})
+        report.sync_state = run.summary()
 
     def _leave(self, context: Context, report: RunReport) -> None:
         ti = context.get("ti")

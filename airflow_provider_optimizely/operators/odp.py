@@ -178,6 +178,7 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
 
     hook_class = OptimizelyOdpHook
     operation = "send-events"
+    keeps_state = False  # events are kept by data interval, not by key
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "event_type",

@@ -101,6 +101,7 @@ class OptimizelyProfileStoreDeleteProfilesOperator(RowSyncOperator[OptimizelyPro
     hook_class = OptimizelyProfileStoreHook
     operation = "delete-profile"
     single_column = "id"
+    keeps_state = False  # a delete is the same request every time: there is nothing to compare
     template_fields: Sequence[str] = (*RowSyncOperator.template_fields, "id_column", "scope")
     ui_color = "#ffd6d6"
 

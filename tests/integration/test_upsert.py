@@ -75,7 +75,11 @@ def test_profile_store_profiles_are_put_then_replaced(run_dag, emulator, emulato
     profiles = {p["ProfileId"]: p for p in emulator.state("profile_store")["profiles"]}
     assert profiles["p2"]["DeviceIds"] == ["d2", "d3"]
     assert profiles["p1"]["Info"] == {"Email": "ann@example.com"}
-    second = run_dag("sync_profile_store_from_file", conf=conf)
+    unchanged = run_dag("sync_profile_store_from_file", conf=conf)
+    unchanged.assert_success()
+    assert unchanged.xcoms["upsert"]["rows_sent"] == 0  # nothing changed: nothing sent
+    assert unchanged.xcoms["upsert"]["sync_state"]["classified"]["unchanged"] == 2
+    second = run_dag("sync_profile_store_from_file", conf={**conf, "full_refresh": True})
     second.assert_success()
     assert second.xcoms["upsert"]["details"] == {"replaced": 2}
     assert len(emulator.state("profile_store")["profiles"]) == 2

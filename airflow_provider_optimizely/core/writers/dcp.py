@@ -48,6 +48,7 @@ def attribute_validators(attributes: Iterable[Any]) -> dict[str, Validator]:
 class DcpProfileWriter(RowWriter):
     operation = "upsert-profiles"
     api = "DCP"
+    signature_fields = ("target", "identifier_column", "mapping", "attributes")
     batch_size = 1
     orders_by_key = True
     holds_last_batch = False
@@ -65,7 +66,11 @@ class DcpProfileWriter(RowWriter):
         self.target = f"table {self.table_id}"
         self.identifier_column = identifier_column
         self.mapping = normalise_mapping(columns, "column_mapping")
-        self.validators = attribute_validators(dcp.list_attributes(self.table_id))
+        live = [a for a in dcp.list_attributes(self.table_id) if not getattr(a, "archived", False)]
+        self.attributes = {
+            a.name: [str(a.datatype), a.format or None] for a in sorted(live, key=lambda a: a.name)
+        }
+        self.validators = attribute_validators(live)
         if self.mapping is not None:
             unknown = sorted(t for t in self.mapping.values() if t not in self.validators)
             if unknown:

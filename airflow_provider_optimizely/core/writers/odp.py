@@ -61,6 +61,7 @@ def customer_field_types(odp: OdpApi) -> dict[str, str]:
 class OdpProfileWriter(RowWriter):
     operation = "upsert-profiles"
     api = "ODP"
+    signature_fields = ("target", "identifier_column", "identifier_name", "mapping", "field_types")
     orders_by_key = True
     holds_last_batch = False
 
@@ -80,6 +81,7 @@ class OdpProfileWriter(RowWriter):
         self.mapping = normalise_mapping(columns, "column_mapping")
         self.batch_size = _batch_size(batch_size)
         types = dict(field_types) if field_types is not None else customer_field_types(odp)
+        self.field_types = dict(sorted(types.items()))
         self.target = CUSTOMERS
         if self.identifier_name not in types:
             raise SyncConfigError(

@@ -49,6 +49,14 @@ class OptimoveApi(Protocol):
 class OptimoveWriter(RowWriter):
     operation = "upsert-profiles"
     api = "Optimove"
+    signature_fields = (
+        "target",
+        "identifier_column",
+        "primary_key",
+        "mapping",
+        "allow_partial_records",
+        "ttl_seconds",
+    )
     orders_by_key = True
     holds_last_batch = True
 
@@ -97,6 +105,10 @@ class OptimoveWriter(RowWriter):
 
     def check_columns(self, columns: Sequence[str]) -> None:
         require_columns(columns, [self.identifier_column], "the identifier_column: each record's primary key")
+
+    def resume(self, metadata: dict[str, Any]) -> None:
+        """An earlier attempt's records wait, held back, under its ``batch_uuid``: complete that batch."""
+        self.batch_uuid = metadata.setdefault("batch_uuid", self.batch_uuid)
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         key = key_of(row, self.identifier_column)

@@ -103,6 +103,7 @@ def _visits(value: Any, column: str) -> int:
 class ProfileStorePutWriter(RowWriter):
     operation = "upsert-profiles"
     api = "ProfileStore"
+    signature_fields = ("target", "identifier_column", "mapping", "scope")
     batch_size = 1
     orders_by_key = True
     holds_last_batch = False

@@ -26,7 +26,14 @@ COMMON = {
     "render_template_as_native_obj": True,
 }
 # What every upsert DAG takes.
-SOURCE = {"path": "", "identifier_column": "email", "column_mapping": None, "max_rejected": 0}
+SOURCE = {
+    "path": "",
+    "identifier_column": "email",
+    "column_mapping": None,
+    "max_rejected": 0,
+    "full_refresh": False,
+    "dry_run": False,
+}
 
 with DAG("sync_odp_profiles_from_file", params={**SOURCE, "identifier_name": None}, **COMMON):
     OptimizelyOdpUpsertProfilesOperator(
@@ -36,6 +43,8 @@ with DAG("sync_odp_profiles_from_file", params={**SOURCE, "identifier_name": Non
         identifier_name="{{ params.identifier_name }}",
         column_mapping="{{ params.column_mapping }}",
         max_rejected="{{ params.max_rejected }}",
+        full_refresh="{{ params.full_refresh }}",
+        dry_run="{{ params.dry_run }}",
         max_concurrency=4,
     )
 
@@ -47,6 +56,8 @@ with DAG("sync_dcp_profiles_from_file", params={**SOURCE, "table_id": 0}, **COMM
         identifier_column="{{ params.identifier_column }}",
         column_mapping="{{ params.column_mapping }}",
         max_rejected="{{ params.max_rejected }}",
+        full_refresh="{{ params.full_refresh }}",
+        dry_run="{{ params.dry_run }}",
         max_concurrency=4,
     )
 
@@ -58,6 +69,8 @@ with DAG("sync_profile_store_from_file", params={**SOURCE, "scope": None}, **COM
         column_mapping="{{ params.column_mapping }}",
         scope="{{ params.scope }}",
         max_rejected="{{ params.max_rejected }}",
+        full_refresh="{{ params.full_refresh }}",
+        dry_run="{{ params.dry_run }}",
         max_concurrency=4,
     )
 
@@ -74,6 +87,8 @@ with DAG(
         column_mapping="{{ params.column_mapping }}",
         allow_partial_records="{{ params.allow_partial_records }}",
         max_rejected="{{ params.max_rejected }}",
+        full_refresh="{{ params.full_refresh }}",
+        dry_run="{{ params.dry_run }}",
         max_concurrency=4,
     )
 
@@ -101,7 +116,12 @@ with DAG(
 
 with DAG(
     "sync_delete_profiles",
-    params={"profile_ids": [], "scope": None, "conn_id": "optimizely_profile_store_default"},
+    params={
+        "profile_ids": [],
+        "scope": None,
+        "conn_id": "optimizely_profile_store_default",
+        "max_concurrency": 2,
+    },
     **COMMON,
 ):
     OptimizelyProfileStoreDeleteProfilesOperator(
@@ -109,5 +129,5 @@ with DAG(
         conn_id="{{ params.conn_id }}",
         profile_ids="{{ params.profile_ids }}",
         scope="{{ params.scope }}",
-        max_concurrency=2,
+        max_concurrency="{{ params.max_concurrency }}",
     )

@@ -3,10 +3,12 @@ tests/integration runs the same operators against the emulator)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 from airflow_provider_optimizely.core.errors import BadRequestError, ConflictError, NotFoundError
-from airflow_provider_optimizely.core.rest import RequestStats
+from airflow_provider_optimizely.core.rest import RequestStats, encode_json
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
@@ -165,3 +167,21 @@ class FakeVariables:
 def with_hook(operator, hook):
     operator.__dict__["hook"] = hook
     return operator
+
+
+class Ti:
+    """The task instance a task's context holds: what names its run, and its XComs (kept as JSON)."""
+
+    def __init__(self, run_id: str | None = None, dag_id: str = "dag", task_id: str = "task") -> None:
+        self.dag_id, self.task_id, self.map_index = dag_id, task_id, -1
+        self.run_id = run_id or f"manual__{uuid.uuid4().hex}"
+        self.try_number = 1
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = json.loads(json.dumps(value))
+
+
+def on_the_wire(bodies: Any) -> Any:
+    """What an API receives for ``bodies``: the JSON the hook would send, read back."""
+    return json.loads(encode_json(bodies))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -20,7 +19,7 @@ from airflow_provider_optimizely.operators.odp import (
     OptimizelyOdpRegisterFieldsOperator,
     OptimizelyOdpSendEventsOperator,
 )
-from tests.unit.operators.fakes import FakeOdp, with_hook
+from tests.unit.operators.fakes import FakeOdp, Ti, on_the_wire, with_hook
 
 
 def create_table(hook, table_name, display_name=None):
@@ -78,19 +77,12 @@ class EventsOdp(OptimizelyOdpHook):
         self.posts: list[list[dict]] = []
 
     def send_events(self, events):
+        events = on_the_wire(events)
         self.posts.append(list(events))
         bad = [i for i, e in enumerate(events) if e.get("data", {}).get("n") == 13]
         if bad:
             raise BadRequestError(400, "invalid", invalids=[{"event": i, "message": "unlucky"} for i in bad])
         return {}
-
-
-class Ti:
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
 
 
 def test_defaults_and_templates():

@@ -17,6 +17,7 @@ from airflow_provider_optimizely.core.rest import RequestStats
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.operators._row_sync import REPORT_XCOM_KEY
 from airflow_provider_optimizely.operators.odp import OptimizelyOdpUpsertProfilesOperator
+from tests.unit.operators.fakes import Ti, on_the_wire
 
 
 class FakeClient:
@@ -43,19 +44,12 @@ class FakeOdp(OptimizelyOdpHook):
 
     def upsert_profiles(self, profiles):
         self.client.stats.add(requests=1)
+        profiles = on_the_wire(profiles)
         self.posts.append(list(profiles))
         bad = [i for i, p in enumerate(profiles) if p["identifiers"]["email"].startswith("refused")]
         if bad:
             raise BadRequestError(400, "invalid", invalids=[{"profile": i, "reason": "nope"} for i in bad])
         return {}
-
-
-class Ti:
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = json.loads(json.dumps(value))  # what XCom would store: JSON
 
 
 def run(op: Any, hook: Any) -> tuple[dict, Ti]:

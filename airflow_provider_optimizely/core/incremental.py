@@ -1,0 +1,67 @@
+"""Incremental syncs: between a writer's prepared items and the API, only what changed goes out.
+
+The sync state (``core.sync_state``) keeps, for every key, a fingerprint of exactly what was last sent
+for it: the encoded request payload of its item, so a change of mapping or of a value is a change. A
+``ChangeFilter`` sits in ``core.sync.run_sync``:
+
+- ``select(batch)``: encode each item's body once (the request sends those same bytes), hash its key and
+  fingerprint its payload, ask the state which items to send (new, changed, carried over from a failed
+  send, or in flight when an earlier attempt of this run stopped) and keep only those;
+- ``record(batch, result)``: once the API answered a batch, record it: a refused item keeps its old
+  fingerprint and is marked failed, so the next run sends it again.
+
+A dry run classifies without sending or recording anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from airflow_provider_optimizely.core.json_records import EncodedRecords
+from airflow_provider_optimizely.core.rest import encode_json
+from airflow_provider_optimizely.core.sync import Batch, BatchResult
+from airflow_provider_optimizely.core.sync_state import KeyRun, fingerprints, key_hashes
+
+
+def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]:
+    """``(bodies to send, their payload bytes)``: JSON written once, here, and sent as it is
+    (``msgspec.Raw``), so that a fingerprint is of the very bytes the API receives."""
+    if isinstance(bodies, EncodedRecords):
+        return bodies, bodies.payloads()
+    payloads = [body if isinstance(body, msgspec.Raw) else encode_json(body) for body in bodies]
+    return [msgspec.Raw(payload) for payload in payloads], payloads
+
+
+class ChangeFilter:
+    """Sends only what the sync state says changed; records what the API answered."""
+
+    def __init__(self, run: KeyRun) -> None:
+        self.run = run
+
+    @property
+    def dry_run(self) -> bool:
+        return self.run.dry_run
+
+    def select(self, batch: Batch) -> Batch:
+        """The items of ``batch`` to send, each with its key hash and fingerprint."""
+        if not len(batch):
+            return batch
+        bodies, payloads = encoded_bodies(batch.bodies)
+        hashes, prints = key_hashes(batch.keys), fingerprints(payloads)
+        classes = self.run.classify(hashes, prints, keys=batch.keys)
+        fingerprinted = Batch(batch.rows, batch.keys, bodies, hashes, prints)
+        chosen = classes.indexes()
+        if self.dry_run:
+            return Batch()
+        return fingerprinted if len(chosen) == len(batch) else fingerprinted.subset(chosen)
+
+    def record(self, batch: Batch, result: BatchResult) -> None:
+        """The API's answer to ``batch``: refused items are marked failed (carried over next run)."""
+        if not len(batch) or batch.hashes is None:
+            return
+        refused = {rejection.row for rejection in result.rejected}
+        ok: bool | list[bool] = [row not in refused for row in batch.rows] if refused else True
+        self.run.acknowledge(batch.hashes, batch.keys, batch.prints, ok)
