@@ -42,6 +42,7 @@ from scripts.cluster.settings import (
     Secrets,
     airflow_config,
     free_port,
+    port_is_free,
     worker_hostname,
     worker_queue,
     write_config,
@@ -153,6 +154,8 @@ class LocalCluster:
         stores.clear_redis_prefix(settings.celery_url, settings.redis_prefix)
         keys = Secrets.generate()
         api_port = settings.api_port or free_port()
+        if not port_is_free(api_port):
+            raise ClusterError(f"port {api_port} is in use: choose another (or 0 for a free one)")
         self._write_home(api_port, keys)
         self._state = {
             "cluster_id": self.cluster_id,
@@ -254,7 +257,7 @@ class LocalCluster:
 
     def _wait_ready(self, names: Iterable[str], deadline: float) -> None:
         waiting = set(names)
-        api = self.api()
+        api = AirflowApi(self.api_url, ADMIN_USER, self.admin_password, timeout=5.0)
         try:
             while waiting:
                 self._check_alive(waiting)
