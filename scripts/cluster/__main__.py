@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a file: make ``scripts.cluster`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from scripts.cluster import processes
 from scripts.cluster.control import ClusterError, LocalCluster
 from scripts.cluster.settings import (
     DEFAULT_DAG_FOLDERS,
@@ -128,11 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             killed = cluster.down(grace=args.grace, drop_database=args.drop_db)
             print(
                 f"stopped the cluster in {cluster.folder}"
-                + (f"; killed {', '.join(killed)}" if killed else "")
+                + (f"; SIGKILL to {', '.join(killed)}" if killed else "")
             )
             return 0
         if args.command == "watch":
-            cluster.watch(args.owner, drop_database=args.drop_db)
+            # `down` ends this process with a SIGTERM; otherwise it outlives its owner only to stop
+            # the cluster.
+            while processes.is_running(args.owner):
+                time.sleep(1.0)
+            print(f"the owner (pid {args.owner}) is gone: stopping the cluster", flush=True)
+            cluster.down(drop_database=args.drop_db)
             return 0
         if args.command == "status":
             return print_status(cluster, as_json=args.json)

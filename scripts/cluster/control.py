@@ -174,6 +174,8 @@ class LocalCluster:
         }
         self._write_state()
         try:
+            if owner_pid is not None:
+                self._start_watchdog(owner_pid, drop_database_after)
             # Workers never touch the metadata DB (tasks reach it through the api-server): they start
             # while it migrates.
             for worker in settings.worker_names():
@@ -182,8 +184,6 @@ class LocalCluster:
             for name in CORE_MEMBERS:
                 self._start(name)
             self._wait_ready(self.member_names(), started + timeout)
-            if owner_pid is not None:
-                self._start_watchdog(owner_pid, drop_database_after)
         except BaseException:
             self.down(grace=5.0)
             raise
@@ -218,15 +218,6 @@ class LocalCluster:
         argv = watchdog_command(self.folder, owner_pid, drop_database)
         member = self.member(WATCHDOG)
         self._children[WATCHDOG] = processes.spawn(member, argv, self._env(WATCHDOG), REPO_ROOT)
-
-    def watch(self, owner_pid: int, *, drop_database: bool, interval: float = 1.0) -> None:
-        """Stop the cluster once ``owner_pid`` has ended; return early if the cluster was stopped."""
-        while processes.is_running(owner_pid):
-            if not (set(self.running_members()) - {WATCHDOG}):
-                return
-            time.sleep(interval)
-        self.echo(f"the owner (pid {owner_pid}) is gone: stopping the cluster")
-        self.down(drop_database=drop_database)
 
     def _migrate(self, timeout: float) -> None:
         revision = self._database_revision()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from airflow_provider_optimizely.emulator.handle import EmulatorHandle
@@ -48,10 +50,10 @@ def test_a_task_whose_worker_is_killed_is_retried_and_finishes_on_the_other_work
     dag_id = "cluster_slow_odp_profiles"
     run_id = cluster_api.trigger(dag_id, {"rows": 1000, "partitions": 1})
 
-    def upsert_running_after_two_batches() -> dict | None:
+    def upsert_running_after_two_batches() -> dict[str, Any]:
         sent = emulator.received("odp")["requests"].get("POST /profiles", 0)
         upserts = [ti for ti in cluster_api.task_instances(dag_id, run_id) if ti["task_id"] == "upsert"]
-        return upserts[0] if upserts and upserts[0]["state"] == "running" and sent >= 2 else None
+        return upserts[0] if upserts and upserts[0]["state"] == "running" and sent >= 2 else {}
 
     running = wait_until(upsert_running_after_two_batches, timeout=180, interval=0.2, what="the upsert")
     lost, survivor = sorted(
