@@ -29,13 +29,21 @@ def _echo(message: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def cluster_extra_env() -> dict[str, str]:
+    """More environment for every process of the cluster (connections, variables): override it."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def airflow_cluster(
-    optimizely_emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+    optimizely_emulator: EmulatorHandle,
+    cluster_extra_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalCluster]:
     settings = ClusterSettings(
         folder=tmp_path_factory.mktemp("airflow-cluster"),
         dag_folders=(CLUSTER_DAGS,),
-        extra_env=optimizely_emulator.airflow_env(),
+        extra_env={**optimizely_emulator.airflow_env(), **cluster_extra_env},
     )
     cluster = LocalCluster(settings, echo=_echo)
     began = time.monotonic()
