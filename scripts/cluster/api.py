@@ -56,7 +56,7 @@ class AirflowApi:
 
     # --- transport ---------------------------------------------------------------------------------
 
-    def _login(self) -> None:
+    def login(self) -> None:
         response = self._session.post(
             f"{self.base_url}/auth/token", json=self._credentials, timeout=self._timeout
         )
@@ -67,11 +67,11 @@ class AirflowApi:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One call to ``/api/v2{path}``; logs in first, and again once if the token was refused."""
         if "Authorization" not in self._session.headers:
-            self._login()
+            self.login()
         url = f"{self.base_url}/api/v2{path}"
         response = self._session.request(method, url, timeout=self._timeout, **kwargs)
         if response.status_code == 401:
-            self._login()
+            self.login()
             response = self._session.request(method, url, timeout=self._timeout, **kwargs)
         return response
 
@@ -90,6 +90,21 @@ class AirflowApi:
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def health_or_none(self) -> dict[str, Any] | None:
+        """``health()``, or None while the api-server does not answer."""
+        try:
+            return self.health()
+        except requests.RequestException:
+            return None
+
+    def logs_in(self) -> bool:
+        """Whether the api-server takes this client's credentials (and it is now logged in)."""
+        try:
+            self.login()
+        except (ApiError, requests.RequestException):
+            return False
+        return True
 
     def import_errors(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "/importErrors", params={"limit": 100})["import_errors"])

@@ -64,7 +64,7 @@ class LocalCluster:
         folder = Path(folder).resolve()
         try:
             state = json.loads((folder / STATE_FILE).read_text())
-        except FileNotFoundError:
+        except (FileNotFoundError, json.JSONDecodeError):
             return cls(ClusterSettings(folder=folder), echo=echo)
         settings = ClusterSettings(
             folder=folder,
@@ -98,6 +98,8 @@ class LocalCluster:
 
     @property
     def api_url(self) -> str:
+        if "api_url" not in self._state:
+            raise ClusterError(f"no cluster was started in {self.folder}")
         return str(self._state["api_url"])
 
     @property
@@ -227,14 +229,17 @@ class LocalCluster:
         began = time.monotonic()
         member = self.member("migrate")
         with member.log.open("wb") as log:
-            result = subprocess.run(
-                [sys.executable, "-m", "airflow", "db", "migrate"],
-                env=self._env("migrate"),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
+            try:
+                result = subprocess.run(
+                    [sys.executable, "-m", "airflow", "db", "migrate"],
+                    env=self._env("migrate"),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise ClusterError(f"airflow db migrate took over {timeout} s ({member.log})") from None
         if result.returncode != 0:
             raise ClusterError(f"airflow db migrate failed ({member.log}):\n{member.log_tail()}")
         self._state["migrated"] = {"revision": self._database_revision(), "airflow": airflow_version}
@@ -247,6 +252,7 @@ class LocalCluster:
     # --- readiness ---------------------------------------------------------------------------------
 
     def _wait_ready(self, names: Iterable[str], deadline: float) -> None:
+        names = set(names)
         waiting = set(names)
         api = AirflowApi(self.api_url, ADMIN_USER, self.admin_password, timeout=5.0)
         try:
@@ -254,6 +260,7 @@ class LocalCluster:
                 self._check_alive(waiting)
                 waiting -= self._ready(waiting, api)
                 if not waiting:
+                    self._check_alive(names)  # none of those ready earlier has died since
                     return
                 if time.monotonic() >= deadline:
                     tails = "\n\n".join(f"== {n} ==\n{self.member(n).log_tail()}" for n in sorted(waiting))
@@ -274,8 +281,10 @@ class LocalCluster:
     def _ready(self, waiting: set[str], api: AirflowApi) -> set[str]:
         ready: set[str] = set()
         if waiting & set(CORE_MEMBERS):
-            health = _health_or_none(api)
-            if health is not None:
+            health = api.health_or_none()
+            # The admin's password, new at every `up`, is accepted by this cluster's api-server only:
+            # not by whatever else might answer on the port.
+            if health is not None and api.logs_in():
                 ready.add("api-server")
                 for name, key in (
                     ("scheduler", "scheduler"),
@@ -343,7 +352,7 @@ class LocalCluster:
             result["api_url"] = self.api_url
             api = self.api()
             try:
-                result["health"] = _health_or_none(api)
+                result["health"] = api.health_or_none()
             finally:
                 api.close()
             running = {entry["name"] for entry in members if entry["running"]}
@@ -388,12 +397,3 @@ class LocalCluster:
         if self._state:
             self._write_state()
         return killed
-
-
-def _health_or_none(api: AirflowApi) -> dict[str, Any] | None:
-    import requests
-
-    try:
-        return api.health()
-    except requests.RequestException:
-        return None
