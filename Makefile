@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench dist clean
+.PHONY: setup demo test lint bench dist clean cluster-up cluster-down cluster-status
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,17 @@ dist: setup
 
 clean:
 	rm -rf $(VENV) dist .airflow-home .pytest_cache .mypy_cache .ruff_cache
+
+# A local Airflow with the CeleryExecutor (docs/cluster.md): api-server, scheduler, DAG processor,
+# triggerer and two Celery workers on loopback; PostgreSQL and Redis must run on 127.0.0.1.
+# More options through CLUSTER_ARGS, e.g. make cluster-up CLUSTER_ARGS="--emulator http://127.0.0.1:8765".
+CLUSTER_ARGS ?=
+
+cluster-up: setup
+	$(BIN)/python -m scripts.cluster up $(CLUSTER_ARGS)
+
+cluster-status: setup
+	$(BIN)/python -m scripts.cluster status $(CLUSTER_ARGS)
+
+cluster-down: setup
+	$(BIN)/python -m scripts.cluster down $(CLUSTER_ARGS)

@@ -1,0 +1,79 @@
+"""A real Airflow with the CeleryExecutor for the tests of this folder, started once per session.
+
+``airflow_cluster`` starts ``scripts.cluster`` (an api-server, a scheduler, a DAG processor, a triggerer
+and two Celery workers, each its own process) on loopback, with ``tests/cluster/dags`` as its DAG
+bundle and the session's emulator (``run_emulator()`` through the ``optimizely_emulator`` fixture) as
+the target of the four default connections. It is stopped, and its database dropped, at the end of the
+session, or by its watchdog if this process dies first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_optimizely.emulator.handle import EmulatorHandle
+from scripts.cluster import AirflowApi, ClusterSettings, LocalCluster
+
+CLUSTER_DAGS = Path(__file__).resolve().parent / "dags"
+CLUSTER_DAG_IDS = ("cluster_odp_profiles", "cluster_slow_odp_profiles")
+
+
+def _echo(message: str) -> None:
+    print(f"[cluster] {message}", file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def cluster_extra_env() -> dict[str, str]:
+    """More environment for every process of the cluster (connections, variables): override it."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def airflow_cluster(
+    optimizely_emulator: EmulatorHandle,
+    cluster_extra_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LocalCluster]:
+    settings = ClusterSettings(
+        folder=tmp_path_factory.mktemp("airflow-cluster"),
+        dag_folders=(CLUSTER_DAGS,),
+        extra_env={**optimizely_emulator.airflow_env(), **cluster_extra_env},
+    )
+    cluster = LocalCluster(settings, echo=_echo)
+    began = time.monotonic()
+    try:
+        cluster.up(fresh_database=True, owner_pid=os.getpid(), drop_database_after=True, timeout=300)
+        api = cluster.api()
+        try:
+            api.wait_for_dags(CLUSTER_DAG_IDS, timeout=120)
+        finally:
+            api.close()
+        _echo(f"ready (DAGs parsed) in {time.monotonic() - began:.1f} s; logs in {settings.folder / 'logs'}")
+        yield cluster
+    finally:
+        stopping = time.monotonic()
+        killed = cluster.down(drop_database=True)
+        _echo(f"stopped in {time.monotonic() - stopping:.1f} s" + (f", killed {killed}" if killed else ""))
+
+
+@pytest.fixture(scope="session")
+def cluster_api(airflow_cluster: LocalCluster) -> Iterator[AirflowApi]:
+    api = airflow_cluster.api()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def all_workers_running(airflow_cluster: LocalCluster) -> list[str]:
+    """Every worker up (one killed by an earlier test is started again); their names."""
+    workers = airflow_cluster.settings.worker_names()
+    for worker in workers:
+        if worker not in airflow_cluster.running_members():
+            airflow_cluster.start_worker(worker)
+    return workers
