@@ -7,6 +7,9 @@ for it: the encoded request payload of its item, so a change of mapping or of a 
 - ``select(batch)``: encode each item's body once (the request sends those same bytes), hash its key and
   fingerprint its payload, ask the state which items to send (new, changed, carried over from a failed
   send, or in flight when an earlier attempt of this run stopped) and keep only those;
+- ``dispatching(batch)``: just before a batch goes out, mark its items sent (one durable write a batch,
+  for writers of many items a request): after a crash, the next attempt counts exactly those that had
+  no answer as resent;
 - ``record(batch, result)``: once the API answered a batch, record it: a refused item keeps its old
   fingerprint and is marked failed, so the next run sends it again.
 
@@ -36,10 +39,16 @@ def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]
 
 
 class ChangeFilter:
-    """Sends only what the sync state says changed; records what the API answered."""
+    """Sends only what the sync state says changed; records what the API answered.
 
-    def __init__(self, run: KeyRun) -> None:
+    ``marks_dispatch``: whether each batch is marked before it is sent. Worth one write a batch for
+    requests of many items; at one item a request (DCP, Profile Store) it would cost a write a row, so
+    a resumed run there cannot tell resent items from new ones.
+    """
+
+    def __init__(self, run: KeyRun, *, marks_dispatch: bool = True) -> None:
         self.run = run
+        self.marks_dispatch = marks_dispatch
 
     @property
     def dry_run(self) -> bool:
@@ -57,6 +66,10 @@ class ChangeFilter:
         if self.dry_run:
             return Batch()
         return fingerprinted if len(chosen) == len(batch) else fingerprinted.subset(chosen)
+
+    def dispatching(self, batch: Batch) -> None:
+        if self.marks_dispatch and len(batch) and batch.hashes is not None:
+            self.run.dispatching(batch.hashes)
 
     def record(self, batch: Batch, result: BatchResult) -> None:
         """The API's answer to ``batch``: refused items are marked failed (carried over next run)."""

@@ -199,6 +199,8 @@ class ChangeTracking(Protocol):
 
     def select(self, batch: Batch) -> Batch: ...
 
+    def dispatching(self, batch: Batch) -> None: ...
+
     def record(self, batch: Batch, result: BatchResult) -> None: ...
 
 
@@ -332,6 +334,8 @@ def _pump(
     held: Batch | None = None
 
     def send(batch: Batch, final: bool) -> tuple[Batch, BatchResult]:
+        if changes is not None:
+            changes.dispatching(batch)  # in the sending thread: only a batch really about to go out
         return batch, writer.send(batch, final)
 
     def dispatch(batch: Batch, final: bool = False) -> None:

@@ -257,7 +257,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 pages,
                 writer,
                 report=report,
-                changes=ChangeFilter(run) if run is not None else None,
+                changes=None if run is None else ChangeFilter(run, marks_dispatch=writer.batch_size > 1),
                 max_concurrency=concurrency,
                 max_rejected=self.max_rejected,
                 progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
