@@ -13,6 +13,10 @@ for it: the encoded request payload of its item, so a change of mapping or of a 
 - ``record(batch, result)``: once the API answered a batch, record it: a refused item keeps its old
   fingerprint and is marked failed, so the next run sends it again.
 
+Events have no key to compare: ``EventFilter`` does the same for the events of one data interval
+(``IntervalRun``), each event's identity being the fingerprint of its payload, so that a rerun of a done
+interval sends nothing and a resumed one sends only what had no answer.
+
 A dry run classifies without sending or recording anything.
 """
 
@@ -26,7 +30,7 @@ import msgspec
 from airflow_provider_optimizely.core.json_records import EncodedRecords
 from airflow_provider_optimizely.core.rest import encode_json
 from airflow_provider_optimizely.core.sync import Batch, BatchResult
-from airflow_provider_optimizely.core.sync_state import KeyRun, fingerprints, key_hashes
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, fingerprints, key_hashes
 
 
 def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]:
@@ -78,3 +82,64 @@ class ChangeFilter:
         refused = {rejection.row for rejection in result.rejected}
         ok: bool | list[bool] = [row not in refused for row in batch.rows] if refused else True
         self.run.acknowledge(batch.hashes, batch.keys, batch.prints, ok)
+
+
+class EventFilter:
+    """Sends only the events of an interval that no earlier attempt (or run) had answered."""
+
+    def __init__(self, run: IntervalRun) -> None:
+        self.run = run
+
+    def select(self, batch: Batch) -> Batch:
+        if not len(batch):
+            return batch
+        bodies, payloads = encoded_bodies(batch.bodies)
+        ids = fingerprints(payloads)
+        chosen = self.run.classify(ids).indexes()
+        if self.run.dry_run:
+            return Batch()
+        identified = Batch(batch.rows, batch.keys, bodies, ids, ids)
+        return identified if len(chosen) == len(batch) else identified.subset(chosen)
+
+    def dispatching(self, batch: Batch) -> None:
+        if len(batch) and batch.hashes is not None:
+            self.run.dispatching(batch.hashes)
+
+    def record(self, batch: Batch, result: BatchResult) -> None:
+        if not len(batch) or batch.hashes is None:
+            return
+        refused = {rejection.row for rejection in result.rejected}
+        ok: bool | list[bool] = [row not in refused for row in batch.rows] if refused else True
+        self.run.acknowledge(batch.hashes, ok)
+
+
+def change_tracking(run: KeyRun | IntervalRun, *, marks_dispatch: bool) -> ChangeFilter | EventFilter:
+    """What sits between a writer and the API for ``run``."""
+    if isinstance(run, IntervalRun):
+        return EventFilter(run)
+    return ChangeFilter(run, marks_dispatch=marks_dispatch)
+
+
+def close(run: KeyRun | IntervalRun, *, keep: bool, summary: dict[str, Any]) -> dict[str, Any]:
+    """End ``run``: keep what it did (commit the keys, or record the interval done) or, for a dry run or
+    a run that did not finish, keep only its checkpoints for a later attempt. Returns what the run report
+    says of the state."""
+    if run.dry_run or not keep:
+        run.abandon()
+    elif isinstance(run, IntervalRun):
+        run.complete(summary)
+    else:
+        run.commit(summary)
+    if isinstance(run, KeyRun):
+        return run.summary()
+    return {
+        "interval": [run.start, run.end],
+        "already_done": run.already_done is not None,
+        "forced": run.force,
+        "resumed": run.resumed,
+        "attempt": run.attempt,
+        "acknowledged_before": run.acknowledged_before,
+        "unanswered_before": run.unanswered_before,
+        "classified": run.counts,
+        "acknowledged": dict(run.acknowledged),
+    }

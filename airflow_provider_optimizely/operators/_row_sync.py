@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_optimizely.core.errors import TerminalError
-from airflow_provider_optimizely.core.incremental import ChangeFilter
+from airflow_provider_optimizely.core.incremental import change_tracking, close
 from airflow_provider_optimizely.core.report import (
     DEFAULT_PROGRESS_INTERVAL,
     DEFAULT_REJECTS_KEPT,
@@ -32,7 +32,7 @@ from airflow_provider_optimizely.core.report import (
 )
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE
 from airflow_provider_optimizely.core.sync import DEFAULT_MAX_CONCURRENCY, Writer, describe_stop, run_sync
-from airflow_provider_optimizely.core.sync_state import KeyRun
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, SyncState
 from airflow_provider_optimizely.operators._base import HookT, OptimizelyBaseOperator, as_bool
 from airflow_provider_optimizely.operators._sources import count_sources, open_rows
 from airflow_provider_optimizely.operators._sync_state import default_sync_id, open_state_store, run_key
@@ -189,7 +189,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     def build_writer(self, hook: HookT) -> Writer:
         """The API's writer for this task's arguments (it may read the target's schema first)."""
 
-    def after_sync(self, hook: HookT, run: KeyRun | None, report: RunReport) -> None:
+    def after_sync(self, hook: HookT, run: KeyRun | IntervalRun | None, report: RunReport) -> None:
         """Work once every row was sent and before the state is kept (mirror-mode deletes)."""
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -220,10 +220,10 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         # One pooled connection per sending thread, so that no thread waits on the pool.
         concurrency = concurrency_of(self.max_concurrency)
         hook.pool_size = max(hook.pool_size, concurrency)
-        run: KeyRun | None = None
+        run: KeyRun | IntervalRun | None = None
         try:
             writer = self.build_writer(hook)
-            run = self._begin(writer, hook, context)
+            run = self.begin_state(writer, hook, context)
             self._sync(writer, hook, report, run, concurrency)
         except TooManyRejectedRows:
             self._end(run, report, commit=True)  # the rejected rows are carried over to the next run
@@ -240,7 +240,12 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 report.requests = client.stats.as_dict()
 
     def _sync(
-        self, writer: Writer, hook: HookT, report: RunReport, run: KeyRun | None, concurrency: int
+        self,
+        writer: Writer,
+        hook: HookT,
+        report: RunReport,
+        run: KeyRun | IntervalRun | None,
+        concurrency: int,
     ) -> None:
         with open_rows(
             sql=self.sql,
@@ -257,7 +262,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 pages,
                 writer,
                 report=report,
-                changes=None if run is None else ChangeFilter(run, marks_dispatch=writer.batch_size > 1),
+                changes=None if run is None else change_tracking(run, marks_dispatch=writer.batch_size > 1),
                 max_concurrency=concurrency,
                 max_rejected=self.max_rejected,
                 progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
@@ -265,19 +270,14 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 logger=self.log,
             )
 
-    def _begin(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | None:
-        """The sync state's run for this attempt, or None when the sync is not incremental."""
+    def begin_state(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | IntervalRun | None:
+        """The sync state's run for this attempt, or None when the sync keeps no state."""
+        ti = self.state_wanted(context)
+        if ti is None:
+            return None
         dry_run = as_bool(self.dry_run_only, "dry_run")
-        if not (self.keeps_state and as_bool(self.incremental, "incremental")):
-            if dry_run:
-                raise AirflowFailException("dry_run compares with the sync state: it needs incremental=True")
-            return None
-        ti = context.get("ti")
-        if ti is None:  # execute() called outside Airflow: no run to name the state after
-            self.log.info("no task instance: the sync keeps no state")
-            return None
         sync_id = self.sync_id or default_sync_id(ti, writer.target)
-        state = open_state_store(self.state_store, self.state_store_conn_id).sync(sync_id)
+        state = self.state_of(sync_id)
         signature = {**writer.signature, "conn_id": self.conn_id, "endpoint": hook.base_url}
         run = state.begin_run(
             run_key(ti),
@@ -307,14 +307,26 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
             run.flush()  # the metadata is kept before the first row goes out
         return run
 
-    def _end(self, run: KeyRun | None, report: RunReport, *, commit: bool) -> None:
+    def state_wanted(self, context: Context) -> Any:
+        """The task instance, when this sync keeps a state (else None)."""
+        if not (self.keeps_state and as_bool(self.incremental, "incremental")):
+            if as_bool(self.dry_run_only, "dry_run"):
+                raise AirflowFailException("dry_run compares with the sync state: it needs incremental=True")
+            return None
+        ti = context.get("ti")
+        if ti is None:  # execute() called outside Airflow: no run to name the state after
+            self.log.info("no task instance: the sync keeps no state")
+        return ti
+
+    def state_of(self, sync_id: str) -> SyncState:
+        return open_state_store(self.state_store, self.state_store_conn_id).sync(sync_id)
+
+    def _end(self, run: KeyRun | IntervalRun | None, report: RunReport, *, commit: bool) -> None:
         if run is None:
             return
-        if run.dry_run or not commit:
-            run.abandon()  # a real run's checkpoints stay: a retry resumes from them
-        else:
-            run.commit(summary={"rows_read": report.rows_read, "rows_succeeded": report.rows_succeeded})
-        report.sync_state = run.summary()
+        # A run that did not finish keeps its checkpoints: a retry resumes from them.
+        counts = {"rows_read": report.rows_read, "rows_succeeded": report.rows_succeeded}
+        report.sync_state = close(run, keep=commit, summary=counts)
 
     def _leave(self, context: Context, report: RunReport) -> None:
         ti = context.get("ti")

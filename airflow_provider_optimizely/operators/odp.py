@@ -17,12 +17,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely.core.sync import Writer
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun
 from airflow_provider_optimizely.core.target_setup import OdpFields, TargetSetupError, odp_object_type
 from airflow_provider_optimizely.core.writers.odp import OdpEventWriter, OdpProfileWriter
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.operators._attributes import RegisterAttributesOperator
-from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator
-from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator, as_bool
+from airflow_provider_optimizely.operators._row_sync import (
+    CHECKPOINT_ITEMS,
+    CHECKPOINT_SECONDS,
+    RowSyncOperator,
+)
+from airflow_provider_optimizely.operators._sync_state import default_sync_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -164,6 +171,13 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
     A run triggered by hand (no logical date) has no data interval: those templates then render as
     ``None``; use a timetable with intervals and trigger runs with a logical date.
 
+    Each interval is sent once: the sync state records an interval whose events were all answered, and
+    a later run of the same interval sends nothing and says so (``force=True`` sends it again; a
+    backfill of a past interval works as any run). A run that stopped (a killed worker) resumes: each
+    event's identity is the fingerprint of its payload, so the events answered before are not sent
+    again, and those in flight at the stop are counted as resent. A run with no data interval keeps no
+    state.
+
     :param event_type: the ``type`` of every event; else each row's ``type_column``.
     :param action: the ``action`` of every event; else each row's ``action_column``. ODP requires an
         action: a row without one is rejected, naming it.
@@ -172,19 +186,20 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
     :param data_columns: ``{column: data field}`` (or a list). Without it, a ``data`` column holding an
         object, else every other column of the row, is the event's ``data``.
     :param batch_size: events per request, at most 500.
+    :param force: send an interval that an earlier run sent already.
     :param conn_id: an ``optimizely_odp`` connection (default ``optimizely_odp_default``).
-    Source, ``max_rejected``, ``max_concurrency``: see ``RowSyncOperator``.
+    Source, ``max_rejected``, ``max_concurrency``, the sync state: see ``RowSyncOperator``.
     """
 
     hook_class = OptimizelyOdpHook
     operation = "send-events"
-    keeps_state = False  # events are kept by data interval, not by key
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "event_type",
         "action",
         "identifier_columns",
         "data_columns",
+        "force",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         **RowSyncOperator.template_fields_renderers,
@@ -203,9 +218,11 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
         identifier_columns: Mapping[str, str] | Sequence[str] | None = None,
         data_columns: Mapping[str, str] | Sequence[str] | None = None,
         batch_size: int | None = None,
+        force: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.force = force
         self.event_type = event_type
         self.type_column = type_column
         self.action = action
@@ -225,6 +242,44 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
             data_columns=self.data_columns,
             batch_size=self.batch_size,
         )
+
+    def begin_state(
+        self, writer: Writer, hook: OptimizelyOdpHook, context: Context
+    ) -> KeyRun | IntervalRun | None:
+        """The run of this data interval's events (resumed if an earlier attempt stopped)."""
+        ti = self.state_wanted(context)
+        if ti is None:
+            return None
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if start is None or end is None:
+            self.log.info("this run has no data interval (no logical date): its events are sent as they are")
+            return None
+        force = as_bool(self.force, "force")
+        run = self.state_of(self.sync_id or default_sync_id(ti, writer.target)).begin_interval(
+            start.isoformat(),
+            end.isoformat(),
+            force=force,
+            dry_run=as_bool(self.dry_run_only, "dry_run"),
+            checkpoint_every_items=max(CHECKPOINT_ITEMS, writer.batch_size),
+            checkpoint_every_seconds=CHECKPOINT_SECONDS,
+        )
+        if run.already_done is not None and not force:
+            self.log.info(
+                "the events of [%s, %s) were sent by an earlier run (%s): nothing is sent (force=True sends "
+                "them again)",
+                run.start,
+                run.end,
+                run.already_done.get("completed_at"),
+            )
+        elif run.resumed:
+            self.log.info(
+                "attempt %d resumes the interval [%s, %s): %d event(s) answered before are not sent again",
+                run.attempt,
+                run.start,
+                run.end,
+                run.acknowledged_before,
+            )
+        return run
 
 
 __all__ = [

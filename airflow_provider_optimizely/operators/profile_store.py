@@ -14,13 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from airflow_provider_optimizely.core.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_unseen
+from airflow_provider_optimizely.core.report import RunReport
+from airflow_provider_optimizely.core.sync import SyncConfigError
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun
 from airflow_provider_optimizely.core.writers.profile_store import (
     DEFAULT_RATE_LIMIT_PATIENCE,
     ProfileStoreDeleteWriter,
     ProfileStorePutWriter,
 )
 from airflow_provider_optimizely.hooks.profile_store import OptimizelyProfileStoreHook
-from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+from airflow_provider_optimizely.operators._base import as_bool
+from airflow_provider_optimizely.operators._row_sync import RowSyncOperator, concurrency_of
 
 _UI_COLOR = "#fde2c4"
 
@@ -41,9 +46,15 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
     :param identifier_column: the source column holding each profile's id.
     :param column_mapping: ``{source column: property}`` (or a list of columns named like properties).
     :param scope: the profiles' scope (default: the connection's ``default_scope``, else ``default``).
+    :param mirror: also delete the profiles whose ids the source no longer has (ids the sync state holds
+        from earlier runs), once every row was sent. Never when the source is empty, and not more than
+        ``max_delete_fraction`` of the ids in the state unless ``force_deletes``: a refusal fails the task
+        before any delete. A ``dry_run`` counts the deletes it would make.
+    :param max_delete_fraction: the largest share of known ids a mirror run may delete (default 10%).
+    :param force_deletes: delete past ``max_delete_fraction`` (never past an empty source).
     :param conn_id: an ``optimizely_profile_store`` connection (default
         ``optimizely_profile_store_default``).
-    Source, ``max_rejected``, ``max_concurrency``: see ``RowSyncOperator``.
+    Source, ``max_rejected``, ``max_concurrency``, the sync state: see ``RowSyncOperator``.
     """
 
     hook_class = OptimizelyProfileStoreHook
@@ -53,6 +64,9 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
         "identifier_column",
         "column_mapping",
         "scope",
+        "mirror",
+        "max_delete_fraction",
+        "force_deletes",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         **RowSyncOperator.template_fields_renderers,
@@ -66,12 +80,20 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
         identifier_column: str,
         column_mapping: Mapping[str, str] | Sequence[str] | None = None,
         scope: str | None = None,
+        mirror: bool | str = False,
+        max_delete_fraction: float | str = DEFAULT_MAX_DELETE_FRACTION,
+        force_deletes: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.identifier_column = identifier_column
         self.column_mapping = column_mapping
         self.scope = scope
+        if mirror is True and kwargs.get("incremental") is False:
+            raise ValueError("mirror mode deletes the ids the sync state holds: it needs incremental=True")
+        self.mirror = mirror
+        self.max_delete_fraction = max_delete_fraction
+        self.force_deletes = force_deletes
 
     def build_writer(self, hook: OptimizelyProfileStoreHook) -> ProfileStorePutWriter:
         return ProfileStorePutWriter(
@@ -79,6 +101,25 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
             identifier_column=self.identifier_column,
             columns=self.column_mapping,
             scope=_scope(self.scope, hook),
+        )
+
+    def after_sync(
+        self, hook: OptimizelyProfileStoreHook, run: KeyRun | IntervalRun | None, report: RunReport
+    ) -> None:
+        if not as_bool(self.mirror, "mirror"):
+            return
+        if not isinstance(run, KeyRun):
+            raise SyncConfigError(
+                "mirror mode deletes the ids the sync state holds: it needs incremental=True"
+            )
+        delete_unseen(
+            run,
+            ProfileStoreDeleteWriter(hook, scope=_scope(self.scope, hook), logger=self.log),
+            report,
+            max_fraction=float(self.max_delete_fraction),
+            force=as_bool(self.force_deletes, "force_deletes"),
+            max_concurrency=concurrency_of(self.max_concurrency),
+            logger=self.log,
         )
 
 

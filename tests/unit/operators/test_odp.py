@@ -127,3 +127,84 @@ def test_a_connection_of_another_api_fails_without_retries_naming_both_types(mon
     op = OptimizelyOdpSendEventsOperator(task_id="t", conn_id="people", rows=[{"type": "a"}])
     with pytest.raises(AirflowFailException, match=r"'people' is of type 'optimove'.*'optimizely_odp'"):
         op.execute({"ti": Ti()})  # type: ignore[arg-type]
+
+
+# -- events by data interval --------------------------------------------------------------------------------
+
+
+class DyingOdp(EventsOdp):
+    """Dies (a killed worker) on the event numbered ``die_on``; counts every event it received."""
+
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(conn_id)
+        self.die_on: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        return "https://odp.test/v3"
+
+    def send_events(self, events):
+        events = on_the_wire(events)
+        if self.die_on is not None and self.die_on in [e.get("data", {}).get("n") for e in events]:
+            raise SystemExit("the worker died")
+        self.posts.append(events)
+        return {}
+
+
+def send_day(hook, day: int, ti: Ti | None = None, **kwargs):
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 3, day, tzinfo=timezone.utc)
+    rows = [{"type": "order", "action": "buy", "email": f"u{i % 7}@x.io", "n": i} for i in range(1200)]
+    op = OptimizelyOdpSendEventsOperator(
+        task_id="events", rows=rows, identifier_columns=["email"], max_concurrency=1, **kwargs
+    )
+    op.__dict__["hook"] = hook
+    hook.posts = []
+    context = {
+        "ti": ti or Ti(dag_id="dag", task_id="events"),
+        "data_interval_start": start,
+        "data_interval_end": start + timedelta(days=1),
+    }
+    return op.execute(context)  # type: ignore[arg-type]
+
+
+def sent(hook) -> list[int]:
+    return [event["data"]["n"] for post in hook.posts for event in post]
+
+
+def test_an_interval_is_sent_once_a_rerun_sends_nothing_and_force_sends_it_again():
+    hook = DyingOdp("fake")
+    first = send_day(hook, 2)
+    assert len(sent(hook)) == 1200 and first["sync_state"]["classified"]["new"] == 1200
+    rerun = send_day(hook, 2)
+    assert sent(hook) == [] and rerun["sync_state"]["already_done"] is True
+    assert rerun["rows_read"] == 1200 and rerun["sync_state"]["classified"]["acknowledged"] == 1200
+    forced = send_day(hook, 2, force=True)
+    assert len(sent(hook)) == 1200 and forced["sync_state"]["forced"] is True
+    send_day(hook, 3)  # another interval (a backfill works the same)
+    assert len(sent(hook)) == 1200
+
+
+def test_a_stopped_interval_resumes_without_resending_what_was_answered():
+    hook = DyingOdp("fake")
+    ti = Ti(run_id="scheduled__2026-03-05", dag_id="dag", task_id="events")
+    hook.die_on = 1100  # the third request of 500
+    with pytest.raises(SystemExit):
+        send_day(hook, 5, ti=ti)
+    hook.die_on = None
+    resumed = send_day(hook, 5, ti=ti)
+    assert sent(hook) == list(range(1000, 1200))
+    state = resumed["sync_state"]
+    assert state["resumed"] is True and state["acknowledged_before"] == 1000
+    assert state["classified"] == {"new": 0, "acknowledged": 1000, "resent": 200}
+
+
+def test_a_run_without_a_data_interval_keeps_no_state():
+    hook = DyingOdp("fake")
+    event = {"type": "t", "action": "a", "identifiers": {"e": "x"}}
+    op = OptimizelyOdpSendEventsOperator(task_id="e", rows=[event])
+    op.__dict__["hook"] = hook
+    context = {"ti": Ti(), "data_interval_start": None, "data_interval_end": None}
+    report = op.execute(context)  # type: ignore[arg-type]
+    assert report["sync_state"] is None and report["rows_succeeded"] == 1
