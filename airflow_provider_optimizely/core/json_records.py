@@ -4,7 +4,7 @@
 no escaping) into one JSON object a row, ``{"name":"value",...}``, in a handful of C++ passes.
 ``EncodedRecords`` holds them as slices of Arrow's buffers: it can be cut into batches and joined
 without copying, and goes into a request body as one ``msgspec.Raw`` array (``as_msgspec_raw``, which
-``core.rest.encode_json`` calls). Indexing or iterating gives one ``msgspec.Raw`` a record, for the rare
+``core.json_body.encode_json`` calls). Indexing or iterating gives one ``msgspec.Raw`` a record, for the rare
 batch that must be resent without some of its records.
 """
 

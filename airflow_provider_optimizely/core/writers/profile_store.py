@@ -34,7 +34,7 @@ from airflow_provider_optimizely.core.mapping import (
     utc_iso,
 )
 from airflow_provider_optimizely.core.report import Log
-from airflow_provider_optimizely.core.rest import encode_json
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,

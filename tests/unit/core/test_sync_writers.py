@@ -499,7 +499,7 @@ def test_optimove_typed_pages_are_converted_a_column_at_a_time():
 
 
 def test_optimove_csv_pages_become_records_without_dicts_and_encode_as_the_rows_would():
-    from airflow_provider_optimizely.core.rest import encode_json
+    from airflow_provider_optimizely.core.json_body import encode_json
     from airflow_provider_optimizely.core.sources import pages_from_csv
 
     text = 'uid,first name,note\n1,Ann,"a, b"\n2,Bob,\n'
