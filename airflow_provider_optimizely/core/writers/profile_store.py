@@ -24,6 +24,7 @@ from airflow_provider_optimizely.core.errors import (
     PayloadTooLargeError,
     RateLimitedError,
 )
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.mapping import (
     json_object_cell,
     json_value,
@@ -34,7 +35,6 @@ from airflow_provider_optimizely.core.mapping import (
     utc_iso,
 )
 from airflow_provider_optimizely.core.report import Log
-from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,

@@ -10,9 +10,9 @@ import pytest
 
 from airflow_provider_optimizely.core.csv_pages import pages_from_csv
 from airflow_provider_optimizely.core.errors import BadRequestError
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.json_records import EncodedRecords, records_of
 from airflow_provider_optimizely.core.page import Page
-from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.sync import Batch, SyncConfigError
 from airflow_provider_optimizely.core.writers._invalids import send_dropping_invalids
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
