@@ -3,7 +3,7 @@
 1. The source is one of: a CSV/TSV ``path`` (local or any ``ObjectStoragePath`` URL), or a ``sql`` query
    on any Airflow SQL connection, streamed into a CSV.
 2. The file is checked against the table's live attributes before a byte is uploaded, in one streaming
-   pass (``core.csv_validation``) that also hashes and counts it. Columns named in ``hash_columns`` are
+   pass (``core.csv_check``) that also hashes and counts it. Columns named in ``hash_columns`` are
    replaced by salted SHA-256 hashes as it goes; other personal-data columns are refused.
 3. With problems, nothing is uploaded and the task fails with the first problems (row, column, value).
    With ``max_rejected`` above 0, bad rows are dropped instead, as long as they stay within it.
@@ -36,7 +36,7 @@ from airflow.sdk import BaseHook, BaseOperator, ObjectStoragePath, ResumableJobM
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
-from airflow_provider_optimizely.core.csv_validation import (
+from airflow_provider_optimizely.core.csv_check import (
     DEFAULT_MAX_PROBLEMS,
     Attribute,
     CheckOptions,

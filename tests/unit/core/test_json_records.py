@@ -81,7 +81,7 @@ def test_a_refused_record_is_dropped_and_the_rest_resent():
 def test_optimove_writes_a_plain_csv_page_as_records_that_encode_as_its_rows():
     text = "uid,first name,city\n1,Ann,Zürich\n2,Bob,\n"
     writer = OptimoveWriter(None, connection_uuid="dc", identifier_column="uid", primary_key="user_id")
-    [page] = pages_from_csv(io.StringIO(text, newline=""))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     ready, rejected = writer.prepare_page(7, page)
     assert isinstance(ready.bodies, EncodedRecords)
     assert (ready.rows, ready.keys, rejected) == ([7, 8], ["1", "2"], [])
@@ -95,7 +95,7 @@ def test_optimove_writes_a_plain_csv_page_as_records_that_encode_as_its_rows():
 
 def arrow_and_dict_pages(text: str):
     """The same CSV page as Arrow reads it and as dicts (what the row-by-row path takes)."""
-    [page] = pages_from_csv(io.StringIO(text, newline=""))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     assert page.table is not None
     return page, Page([dict(row) for row in page.rows])  # type: ignore[arg-type]
 

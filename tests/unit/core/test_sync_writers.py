@@ -72,7 +72,7 @@ class FakeOdp:
 def test_odp_profiles_are_validated_against_customers_fields():
     odp = FakeOdp()
     writer = OdpProfileWriter(odp, identifier_column="email")
-    item = writer.prepare(1, {"email": "a@x.io", "age": "42", "vip": "TRUE", "customer_id": None})
+    item = writer.prepare(1, {"email": "a@x.io", "age": "42", "vip": "true", "customer_id": None})
     assert item.body == {"identifiers": {"email": "a@x.io"}, "attributes": {"age": 42, "vip": True}}
     with pytest.raises(RowRejected) as bad_type:
         writer.prepare(2, {"email": "b@x.io", "age": "forty"})
@@ -506,7 +506,7 @@ def test_optimove_csv_pages_become_records_without_dicts_and_encode_as_the_rows_
     writer = OptimoveWriter(
         FakeOptimove(), connection_uuid="dc", identifier_column="uid", primary_key="user_id"
     )
-    [page] = pages_from_csv(io.StringIO(text))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     ready, rejected = writer.prepare_page(1, page)
     assert (ready.rows, ready.keys, rejected) == ([1, 2], ["1", "2"], [])
     assert not any(isinstance(body, dict) for body in ready.bodies)
@@ -521,9 +521,9 @@ def test_optimove_csv_pages_become_records_without_dicts_and_encode_as_the_rows_
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("uid,v\n1,a\n2\n", (["1", "2"], [{"uid": "1", "v": "a"}, {"uid": "2"}], [])),
+        ("uid,v\n1,a\n2\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "1 fields where the header has 2")])),
         ("uid,v\n1,a\n ,b\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "no identifier: the value is empty")])),
-        ("uid,v\n1,a\n2,b,c\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "3 fields, but the header has 2")])),
+        ("uid,v\n1,a\n2,b,c\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "3 fields where the header has 2")])),
     ],
     ids=["short row", "empty key", "long row"],
 )
@@ -531,7 +531,7 @@ def test_optimove_csv_pages_with_a_row_to_look_at_go_row_by_row(text, expected):
     from airflow_provider_optimizely.core.sources import pages_from_csv
 
     writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid")
-    [page] = pages_from_csv(io.StringIO(text))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     ready, rejected = writer.prepare_page(1, page)
     assert (ready.keys, ready.bodies, [(r.row, r.reason) for r in rejected]) == expected
 
@@ -540,6 +540,6 @@ def test_optimove_csv_page_with_a_column_named_as_the_primary_key_keeps_the_row_
     from airflow_provider_optimizely.core.sources import pages_from_csv
 
     writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid", primary_key="id")
-    [page] = pages_from_csv(io.StringIO("uid,id,v\n1,x,a\n"))
+    [page] = pages_from_csv(io.BytesIO(b"uid,id,v\n1,x,a\n"))
     ready, rejected = writer.prepare_page(1, page)
     assert (ready.keys, ready.bodies, rejected) == (["1"], [{"v": "a", "id": "1"}], [])

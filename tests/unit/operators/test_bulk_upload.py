@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_optimizely.core.csv_validation import Attribute
+from airflow_provider_optimizely.core.csv_check import Attribute
 from airflow_provider_optimizely.core.report import RejectLimit
 from airflow_provider_optimizely.operators import OptimizelyBulkUploadOperator
 
