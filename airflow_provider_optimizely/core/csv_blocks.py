@@ -2,15 +2,17 @@
 
 The sync (``core.csv_pages``) and the bulk-upload check (``core.csv_check``) both read files through this
 module and ``core.csv_records``. Here the bytes are cut into blocks of about ``block_bytes``, each ending
-where a record ends: after a line break that is outside any quoted value, so that a value holding line
-breaks is never split between two blocks, and the parser of a block (Arrow's or the ``csv`` module) needs
-nothing from the next. A byte-order mark at the start is dropped; the text is not decoded here, so a bad
-byte costs nothing until the block is parsed (``Block.text``), where it is named by row and column.
+where a record ends (once ``BlockReader.settle`` has looked): after a line break that is outside any
+quoted value, so that a value holding line breaks is never split between two blocks, and the parser of a
+block (Arrow's or the ``csv`` module) needs nothing from the next. A byte-order mark at the start is
+dropped; the text is not decoded here, so a bad byte costs nothing until the block is parsed
+(``Block.text``), where it is named by row and column.
 
 Where a block's cut falls is decided the way Python's ``csv`` module reads quotes: a quote opens a quoted
-value only at the start of a field; inside one, two quotes are a quote and one closes it. Most blocks are
-settled by one C-speed regular expression (every quote in a well-formed quoted value: ``well_quoted``);
-the others by a scan of their quotes in Python, which also handles a stray quote in an unquoted value.
+value only at the start of a field; inside one, two quotes are a quote and one closes it. A block with few
+quotes is walked quote by quote (``bytes.find``, a Python step per quote), which also notes where each
+quoted value is (``Block.quoted_spans``) and whether every quote is well formed (``Block.well_quoted``);
+a densely quoted block is vouched for by one regular expression over all of it.
 
 A record may be as long as ``max_record_bytes`` (1 GiB by default): far beyond any API's body, so the APIs'
 own limits decide, not the reader (the ``csv`` module's field limit is raised to match).
@@ -32,6 +34,7 @@ DEFAULT_BLOCK_BYTES = 1 << 20
 MAX_RECORD_BYTES = 1 << 30
 csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
 
+LONE_CARRIAGE_RETURN = re.compile(rb"\r(?!\n)")
 _QUOTE = 0x22
 _SPACE = 0x20
 _LF = 0x0A
@@ -59,14 +62,24 @@ class Dialect:
 class Block:
     """Whole records of a file: their bytes, and the line number (header = 1) of the block's first line."""
 
-    __slots__ = ("_clean", "_text", "data", "first_line", "well_quoted")
+    __slots__ = ("_clean", "_text", "data", "first_line", "quoted_spans", "well_quoted")
 
-    def __init__(self, data: bytes, first_line: int, well_quoted: bool) -> None:
+    def __init__(self, data: bytes, first_line: int, well_quoted: bool | None) -> None:
         self.data = data
         self.first_line = first_line
-        #: No quote, or every quote in a quoted value that starts a field, ends one, and doubles its quotes.
+        #: No quote, or every quote in a quoted value that starts a field, ends one, and doubles its quotes;
+        #: None until ``BlockReader.settle`` has looked.
         self.well_quoted = well_quoted
+        #: Where the quoted values are, ``(start, end)`` with their quotes, when they were found one by one.
+        self.quoted_spans: list[tuple[int, int]] | None = None
         self._text: str | None = None
+        self._clean = True
+
+    def reset(self, data: bytes, well_quoted: bool, quoted_spans: list[tuple[int, int]] | None) -> None:
+        self.data = data
+        self.well_quoted = well_quoted
+        self.quoted_spans = quoted_spans
+        self._text = None
         self._clean = True
 
     @property
@@ -90,7 +103,15 @@ class Block:
     def line_breaks(self) -> int:
         """Line breaks in the block (``\\n``, ``\\r\\n``, a lone ``\\r``), as the csv module counts them."""
         data = self.data
-        return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+        breaks = data.count(b"\n")
+        if b"\r" in data:
+            breaks += len(LONE_CARRIAGE_RETURN.findall(data))
+        return breaks
+
+    @property
+    def has_lone_carriage_return(self) -> bool:
+        """A ``\\r`` not followed by ``\\n``: a line end to the ``csv`` module, not to Arrow."""
+        return b"\r" in self.data and LONE_CARRIAGE_RETURN.search(self.data) is not None
 
 
 class BlockReader:
@@ -103,7 +124,11 @@ class BlockReader:
         *,
         block_bytes: int = DEFAULT_BLOCK_BYTES,
         max_record_bytes: int = MAX_RECORD_BYTES,
+        count_lines: bool = True,
     ) -> None:
+        """``count_lines=False`` leaves every block's ``first_line`` 0: counting line breaks costs a pass
+        over the bytes, which a reader that numbers rows, not lines, can spare."""
+        self.count_lines = count_lines
         self.source = source
         self.dialect = dialect
         self.block_bytes = block_bytes
@@ -138,6 +163,9 @@ class BlockReader:
         return header
 
     def __iter__(self) -> Iterator[Block]:
+        """Blocks cut after their last line break: where a record ends, unless that line break is in a
+        quoted value. ``settle`` makes sure before a block is parsed; a consumer that can tell from the
+        block itself (a pattern that allows no line break in a quoted value) may skip it."""
         if not self._started:
             self.header_bytes()
         while True:
@@ -145,15 +173,30 @@ class BlockReader:
             if not data:
                 return
             while True:
-                cut, well_quoted = self._scanner.last_record_end(data, self._at_end)
-                if cut or self._at_end:
+                cut = len(data) if self._at_end else _last_line_end(data, 0, len(data))
+                if cut:
                     break
                 data = self._grow(data)
-            cut = cut or len(data)
-            block = Block(data[:cut], self._line, well_quoted)
+            block = Block(data[:cut], self._line if self.count_lines else 0, None)
             self._carry = data[cut:]
-            self._line += block.line_breaks
             yield block
+            if self.count_lines:
+                self._line += block.line_breaks  # once the consumer has settled the block, if it did
+
+    def settle(self, block: Block) -> None:
+        """Move the block's end to where a record ends (giving its tail back to the next block, or taking
+        more of the stream for a quoted value longer than the block), and set ``well_quoted``."""
+        if block.well_quoted is not None:
+            return
+        data = block.data + self._carry
+        while True:
+            cut, well_quoted, spans = self._scanner.last_record_end(data, self._at_end)
+            if cut or self._at_end:
+                break
+            data = self._grow(data)
+        cut = cut or len(data)
+        block.reset(data[:cut], well_quoted, spans)
+        self._carry = data[cut:]
 
     def _fill(self, data: bytes) -> bytes:
         while not self._at_end and len(data) < self.block_bytes:
@@ -166,9 +209,9 @@ class BlockReader:
     def _grow(self, data: bytes) -> bytes:
         """More of the stream, for a record longer than a block."""
         if len(data) >= self.max_record_bytes:
+            where = f" starting on line {self._line}" if self.count_lines else ""
             raise SourceError(
-                f"a record starting on line {self._line} runs past {self.max_record_bytes:,} bytes: "
-                "is a quoted value never closed?"
+                f"a record{where} runs past {self.max_record_bytes:,} bytes: is a quoted value never closed?"
             )
         more = self.source.read(max(self.block_bytes, len(data))) or b""
         if not more:
@@ -182,55 +225,56 @@ class _QuoteScanner:
     def __init__(self, dialect: Dialect) -> None:
         sep = re.escape(dialect.delimiter.encode())
         self._sep = dialect.delimiter.encode()[0]
+        self._ends_value = (b"", dialect.delimiter.encode(), b"\r", b"\n")
         self._skip_space = dialect.skip_initial_space
+        # Dense quoting: one match over the whole run costs less than a Python step per quoted value.
         quoted = b'"[^"]*+(?:""[^"]*+)*+"'
-        # Sparse quoting: remove each well-formed quoted value (one that starts and ends a field); any quote
-        # left means a closer look.
-        self._quoted_values = re.compile(
-            b'"(?<![^' + sep + b'\\n]")[^"]*+(?:""[^"]*+)*+"(?![^' + sep + b"\\r\\n])"
-        )
-        # Dense quoting: one match over the whole run is cheaper than one substitution per value.
         field = b"(?:" + quoted + b'|[^"' + sep + b"\\r\\n]*+)"
         line = field + b"(?:" + sep + field + b")*+"
         self._well_quoted_lines = re.compile(b"(?:" + line + b"\\r?\\n)*+(?:" + line + b")?")
 
-    def last_record_end(self, data: bytes, at_end: bool) -> tuple[int, bool]:
-        """The position just past the last record end in ``data`` (0 if none), and whether every quote
-        before it is well formed (see ``Block.well_quoted``). At the end of the stream, the end of the data
-        ends a record."""
+    def last_record_end(self, data: bytes, at_end: bool) -> tuple[int, bool, list[tuple[int, int]] | None]:
+        """The position just past the last record end in ``data`` (0 if none), whether every quote before
+        it is well formed (see ``Block.well_quoted``), and where the quoted values before it are (None when
+        they were not looked for one by one). At the end of the stream, the end of the data ends a
+        record."""
         cut = len(data) if at_end else _last_line_end(data, 0, len(data))
         if _QUOTE not in data[:cut]:
-            return cut, True
-        if self._well_formed(data[:cut]):
-            return cut, True
-        return self._scan(data, at_end, first_only=False), False
+            return cut, True, []
+        sample = min(cut, 1 << 16)
+        dense = data.count(b'"', 0, sample) * 40 >= sample and not (self._skip_space and b' "' in data)
+        if dense and self._well_quoted_lines.fullmatch(data, 0, cut) is not None:
+            return cut, True, None
+        return self._scan(data, at_end, first_only=False)
 
     def first_record_end(self, data: bytes, at_end: bool) -> int:
-        return self._scan(data, at_end, first_only=True)
+        return self._scan(data, at_end, first_only=True)[0]
 
-    def _well_formed(self, run: bytes) -> bool:
-        if self._skip_space and b' "' in run:
-            return False  # a quote after skipped spaces: the scan reads it
-        if run.count(b'"') * 40 < len(run):
-            return b'"' not in self._quoted_values.sub(b"", run)
-        return self._well_quoted_lines.fullmatch(run) is not None
-
-    def _scan(self, data: bytes, at_end: bool, *, first_only: bool) -> int:
-        """The exact walk: a quote opens a value only where a field starts; inside, ``""`` is a quote."""
+    def _scan(
+        self, data: bytes, at_end: bool, *, first_only: bool
+    ) -> tuple[int, bool, list[tuple[int, int]] | None]:
+        """The exact walk: a quote opens a value only where a field starts; inside, ``""`` is a quote.
+        Returns the last (or first) record end, whether the quotes before it are well formed, and the
+        spans of the quoted values before it."""
         size = len(data)
         position = last = 0
+        well = well_at_last = True
+        spans: list[tuple[int, int]] = []
+        spans_at_last = 0
         while True:
             quote = data.find(b'"', position)
             stop = size if quote < 0 else quote
-            if first_only:
-                end = _first_line_end(data, position, stop, at_end)
-                if end:
-                    return end
-            else:
-                last = _last_line_end(data, position, stop, at_end) or last
+            end = (_first_line_end if first_only else _last_line_end)(data, position, stop, at_end)
+            if end:
+                if first_only:
+                    return end, well, spans
+                last, well_at_last, spans_at_last = end, well, len(spans)
             if quote < 0:
-                return size if at_end and not first_only else last
+                if at_end and not first_only:
+                    return size, well, spans
+                return last, well_at_last, spans[:spans_at_last]
             if not self._starts_field(data, quote, position):
+                well = False
                 position = quote + 1  # a quote inside an unquoted value is text
                 continue
             close = quote + 1
@@ -239,11 +283,16 @@ class _QuoteScanner:
                 if close < 0 or (close + 1 == size and not at_end):
                     # The quoted value runs past the data read so far; at the end of the stream the csv
                     # module reads it to the end, as one record.
-                    return size if at_end and not first_only else last
+                    if at_end and not first_only:
+                        return size, False, spans
+                    return last, well_at_last, spans[:spans_at_last]
                 if close + 1 < size and data[close + 1] == _QUOTE:
                     close += 2
                     continue
                 break
+            spans.append((quote, close + 1))
+            if data[close + 1 : close + 2] not in self._ends_value:
+                well = False  # text after the closing quote
             position = close + 1
 
     def _starts_field(self, data: bytes, quote: int, floor: int) -> bool:

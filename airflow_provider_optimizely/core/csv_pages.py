@@ -35,7 +35,7 @@ def pages_from_csv(
 ) -> Iterator[Page]:
     """Pages of a CSV/TSV byte stream with a header row (see the module doc)."""
     dialect = Dialect(delimiter)
-    reader = BlockReader(stream, dialect, block_bytes=block_bytes)
+    reader = BlockReader(stream, dialect, block_bytes=block_bytes, count_lines=False)
     header_bytes = reader.header_bytes()
     if header_bytes is None:
         log.warning("The file is empty (no header, no rows): nothing to send")
@@ -45,6 +45,7 @@ def pages_from_csv(
     parser = RecordParser(header, dialect)
     rows = 0
     for block in reader:
+        reader.settle(block)
         records = parser.parse(block)
         rows += len(records)
         yield from _pages(header, records, page_size)

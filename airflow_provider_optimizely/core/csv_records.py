@@ -109,7 +109,7 @@ class RecordParser:
     def parse(self, block: Block) -> Records:
         """The block's records, by Arrow where it reads them as the ``csv`` module would."""
         if self._arrow is not None and self._arrow_reads(block):
-            table = self._arrow.read(block.data)
+            table = self._arrow.read(block)
             if table is not None:
                 return Records(table=table)
         return self._parse_whole(block)
@@ -146,8 +146,8 @@ class RecordParser:
         data = block.data
         if not block.well_quoted or b"\x00" in data:
             return False
-        if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
-            return False  # a lone \r ends a record for the csv module, not for Arrow
+        if block.has_lone_carriage_return:
+            return False
         skips_a_space = data[:1] == b" " or any(space in data for space in self._skipped_spaces)
         return not (self._skipped_spaces and skips_a_space)
 
@@ -174,6 +174,49 @@ class RecordParser:
         return problems
 
 
+# Where each column of an Arrow-read block needs JSON escaping, told by a field's metadata so that
+# ``core.json_records`` skips looking: the characters to escape (none: ``b""``). No metadata: look.
+JSON_ESCAPES = b"json_escapes"
+# Quoting denser than this is not worth a Python step per quoted value: every column is looked at.
+_QUOTED_VALUES_TOLD = 64
+
+
+class _EscapeHints:
+    """Which columns of a block hold a character JSON must escape, from the block's bytes."""
+
+    def __init__(self, delimiter: str) -> None:
+        self._sep = delimiter.encode()
+        line_breaks = {ord("\n"), ord("\r"), ord(delimiter)}
+        # Outside a quoted value, a value can hold none of these but a backslash or a control character.
+        self._unsafe = bytes(code for code in range(32) if code not in line_breaks) + b"\\"
+        self._in_quotes = (b'"', b"\n", b"\r", self._sep) if delimiter == "\t" else (b'"', b"\n", b"\r")
+
+    def of(self, block: Block, width: int) -> dict[int, bytes] | None:
+        """Column index -> the characters to escape in it; None when any column may need anything."""
+        data = block.data
+        if len(data.translate(None, self._unsafe)) != len(data):
+            return None
+        spans = block.quoted_spans
+        if b'"' not in data:
+            return {}
+        if spans is None or len(spans) > _QUOTED_VALUES_TOLD:
+            return None
+        hints: dict[int, bytes] = {}
+        column = position = 0
+        for start, end in spans:
+            line_start = data.rfind(b"\n", position, start)
+            if line_start >= 0:
+                column = data.count(self._sep, line_start + 1, start)
+            else:
+                column += data.count(self._sep, position, start)
+            inner = data[start + 1 : end - 1]
+            found = b"".join(char for char in self._in_quotes if char in inner)
+            if found and column < width:
+                hints[column] = bytes(set(hints.get(column, b"") + found))
+            position = end
+        return hints
+
+
 class _ArrowParser:
     """Arrow's CSV parser set to read as the ``csv`` module does: every column text, an empty cell ``""``."""
 
@@ -196,18 +239,20 @@ class _ArrowParser:
             check_utf8=True,
         )
         self._header = header
+        self._hints = _EscapeHints(delimiter)
         # malloc, not Arrow's jemalloc: jemalloc hands freed pages back to the system and faults them in
         # again, block after block (a third more CPU in the upsert benchmark).
         self._pool = pa.system_memory_pool()
 
-    def read(self, data: bytes) -> pa.Table | None:
+    def read(self, block: Block) -> pa.Table | None:
         """The block's rows, or None if a record has another width than the header, or a bad byte."""
+        data = block.data
         # One Arrow block for the whole of ours: one array a column, which a writer slices without copying.
         read_options = self._arrow_csv.ReadOptions(
             column_names=self._header, use_threads=False, block_size=len(data) + 1
         )
         try:
-            return self._arrow_csv.read_csv(
+            table = self._arrow_csv.read_csv(
                 self._pa.BufferReader(data),
                 read_options=read_options,
                 parse_options=self._quoted if b'"' in data else self._plain,
@@ -216,3 +261,12 @@ class _ArrowParser:
             )
         except self._pa.ArrowInvalid:
             return None
+        hints = self._hints.of(block, len(self._header))
+        if hints is None:
+            return table
+        pa = self._pa
+        fields = [
+            pa.field(name, pa.string(), metadata={JSON_ESCAPES: hints.get(index, b"")})
+            for index, name in enumerate(self._header)
+        ]
+        return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))

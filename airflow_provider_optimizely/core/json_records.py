@@ -37,7 +37,9 @@ def records_of(table: pa.Table, names: Sequence[str]) -> EncodedRecords:
     pieces: list[object] = []
     for index, (name, column) in enumerate(zip(names, table.columns, strict=True)):
         opening = "{" if index == 0 else '",'
-        pieces += [pa.scalar(f'{opening}{msgspec.json.encode(name).decode()}:"'), _json_escaped(column)]
+        escapes = (table.schema.field(index).metadata or {}).get(_JSON_ESCAPES)
+        column = _json_escaped(column) if escapes is None else _escaped(column, escapes)
+        pieces += [pa.scalar(f'{opening}{msgspec.json.encode(name).decode()}:"'), column]
     pieces.append(pa.scalar('"},'))
     joined = pc.binary_join_element_wise(*pieces, "", memory_pool=pa.system_memory_pool())
     if isinstance(joined, pa.ChunkedArray):
@@ -48,22 +50,41 @@ def records_of(table: pa.Table, names: Sequence[str]) -> EncodedRecords:
 
 
 # How JSON writes each character it must escape (RFC 8259 §7), backslash first so none is escaped twice.
-_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
+_QUOTE_ESCAPES = (("\\", "\\\\"), ('"', '\\"'))
+# The field metadata ``core.csv_records`` sets on the columns of a page Arrow read (see JSON_ESCAPES there).
+_JSON_ESCAPES = b"json_escapes"
+_CONTROL_ESCAPES = [
     (chr(code), {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}.get(code, f"\\u{code:04x}"))
     for code in range(32)
 ]
-_NEEDS_ESCAPING = r'["\\\x00-\x1f]'
+
+
+def _escaped(column: pa.ChunkedArray | pa.Array, chars: bytes) -> pa.ChunkedArray | pa.Array:
+    """``column`` with the characters named (by the reader, which knows them) escaped for JSON."""
+    import pyarrow.compute as pc
+
+    for char, escaped in (*_QUOTE_ESCAPES, *_CONTROL_ESCAPES):
+        if char.encode() in chars:
+            column = pc.replace_substring(column, char, escaped)
+    return column
 
 
 def _json_escaped(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """The text of ``column`` as it goes between the quotes of a JSON string."""
+    """The text of ``column`` as it goes between the quotes of a JSON string: a pass to find out whether
+    anything needs escaping, and one per kind of character that does."""
     import pyarrow.compute as pc
 
-    if not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPING)).as_py():
+    def holds(pattern: str) -> bool:
+        return bool(pc.any(pc.match_substring_regex(column, pattern)).as_py())
+
+    if not holds(r'["\\\x00-\x1f]'):
         return column
-    for char, escaped in _ESCAPES:
-        if pc.any(pc.match_substring(column, char)).as_py():
-            column = pc.replace_substring(column, char, escaped)
+    for char, escaped in _QUOTE_ESCAPES:
+        column = pc.replace_substring(column, char, escaped)
+    if holds(r"[\x00-\x1f]"):
+        for char, escaped in _CONTROL_ESCAPES:
+            if holds(f"\\x{ord(char):02x}"):
+                column = pc.replace_substring(column, char, escaped)
     return column
 
 

@@ -96,13 +96,14 @@ def _check(
     whole = WholeBlocks(columns, options, delimiter)
     for block in blocks:
         if whole.vouch(block, log.result):
-            continue
+            continue  # its pattern allows no line break in a quoted value: it ends where a record does
+        blocks.settle(block)
         records = parser.parse(block)
         if records.table is not None and _one_line_a_record(block, len(records)):
             rows = list(zip(*(column.to_pylist() for column in records.table.columns), strict=True))
             checks.add_rows(rows, block.first_line)  # type: ignore[arg-type]
         else:
-            checks.add_records(parser.parse_by_line(block), block.well_quoted)
+            checks.add_records(parser.parse_by_line(block), bool(block.well_quoted))
     checks.flush()
     if log.result.rows == 0:
         log.refuse(1, None, None, "the file has a header and no rows: there is nothing to upload")
