@@ -106,16 +106,17 @@ def text_of(value: Any) -> str:
 
 
 def loads_exact(text: str | bytes) -> Any:
-    """JSON text as Python values with every number kept: a number a float holds exactly is a float, any
-    other a ``Decimal`` (``0.1000000000000000000001`` would become ``0.1``). ``NaN`` and ``Infinity``, which
-    Python's parser takes but JSON has not, raise ``ValueError``."""
+    """JSON text as Python values with every number kept: a number whose float writes back as the same
+    number (``1.10`` as ``1.1``) is a float, any other a ``Decimal`` (``0.1000000000000000000001`` would
+    become ``0.1``). ``NaN`` and ``Infinity``, which Python's parser takes but JSON has not, raise
+    ``ValueError``."""
     return json.loads(text, parse_float=_exact_number, parse_constant=_no_constant)
 
 
 def _exact_number(text: str) -> float | Decimal:
     number = float(text)
     exact = Decimal(text)
-    return number if math.isfinite(number) and Decimal(number) == exact else exact
+    return number if math.isfinite(number) and Decimal(repr(number)) == exact else exact
 
 
 def _no_constant(name: str) -> Any:

@@ -177,5 +177,6 @@ def test_records_of_a_page_arrow_read_are_its_rows_whatever_the_text_holds(delim
             header = page.header
             assert header is not None and page.values is not None
             records = records_of(page.table, header)
-            assert msgspec.json.decode(encode_json(records)) == [dict(zip(header, row)) for row in page.values]
+            rows = [dict(zip(header, row, strict=True)) for row in page.values]
+            assert msgspec.json.decode(encode_json(records)) == rows
     assert read_by_arrow > 80
