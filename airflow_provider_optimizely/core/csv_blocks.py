@@ -188,6 +188,9 @@ class BlockReader:
         more of the stream for a quoted value longer than the block), and set ``well_quoted``."""
         if block.well_quoted is not None:
             return
+        if self._carry.find(b'"') < 0 and block.data.find(b'"') < 0:
+            block.reset(block.data, True, [])  # no quote: the cut after the last line break stands
+            return
         data = block.data + self._carry
         while True:
             cut, well_quoted, spans = self._scanner.last_record_end(data, self._at_end)
@@ -239,7 +242,7 @@ class _QuoteScanner:
         they were not looked for one by one). At the end of the stream, the end of the data ends a
         record."""
         cut = len(data) if at_end else _last_line_end(data, 0, len(data))
-        if _QUOTE not in data[:cut]:
+        if data.find(b'"', 0, cut) < 0:
             return cut, True, []
         sample = min(cut, 1 << 16)
         dense = data.count(b'"', 0, sample) * 40 >= sample and not (self._skip_space and b' "' in data)
