@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import random
 
@@ -232,3 +233,42 @@ def test_random_texts_give_the_csv_modules_rows():
             assert list(numbered(pages)) == csv_module_rows(text), (text, block_bytes)
     assert read_by_arrow > 300  # the fast path was exercised, not only the fallback
     assert quoted_by_arrow > 50  # quoted text too
+
+
+class RecordingOptimove:
+    """Keeps the JSON of every ``upload_data`` request, as the REST client would send it."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def upload_data(
+        self, connection_uuid, records, *, ttl_seconds=None, batch_uuid=None, batch_completed=True
+    ):
+        from airflow_provider_optimizely.core.json_body import encode_json
+
+        self.records += json.loads(encode_json(records))
+
+
+@pytest.mark.parametrize("block_bytes", [32, 1 << 20])
+def test_a_short_row_never_reaches_optimove_where_it_would_erase_a_stored_value(block_bytes):
+    """Issue 10 #2: ``q1,Paris`` under ``customer_id,city,plan`` was stored without ``plan`` even with
+    ``max_rejected=0``; Optimove replaces a record whole, so the stored plan was erased."""
+    from airflow_provider_optimizely.core.report import TooManyRejectedRows
+    from airflow_provider_optimizely.core.sync import run_sync
+    from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
+
+    data = b'customer_id,city,plan\nq0,Oslo,gold\nq1,Paris\nq2,"Rome, IT",free\nq3,S\xe3o Paulo,gold\n'
+    api = RecordingOptimove()
+    writer = OptimoveWriter(api, connection_uuid="dc", identifier_column="customer_id")
+    with pytest.raises(TooManyRejectedRows) as caught:
+        run_sync(pages_from_csv(io.BytesIO(data), block_bytes=block_bytes), writer, max_rejected=0)
+    assert api.records == [
+        {"customer_id": "q0", "city": "Oslo", "plan": "gold"},
+        {"customer_id": "q2", "city": "Rome, IT", "plan": "free"},
+    ]
+    report = caught.value.report
+    assert (report.rows_read, report.rows_succeeded, report.rows_rejected) == (4, 2, 2)
+    assert [(r.row, r.reason) for r in report.rejected_rows] == [
+        (2, "2 fields where the header has 3"),
+        (4, "column 'city': the text is not UTF-8"),
+    ]
