@@ -106,13 +106,14 @@ class RecordParser:
         self._skipped_spaces = (sep + b" ", b"\n ", b"\r ") if dialect.skip_initial_space else ()
         self._arrow = _ArrowParser(header, dialect.delimiter) if arrow else None
 
-    def parse(self, block: Block) -> Records:
-        """The block's records, by Arrow where it reads them as the ``csv`` module would."""
+    def parse(self, block: Block, *, by_line: bool = False) -> Records:
+        """The block's records, by Arrow where it reads them as the ``csv`` module would; elsewhere by the
+        ``csv`` module, line by line (``parse_by_line``) when ``by_line`` asks for it."""
         if self._arrow is not None and self._arrow_reads(block):
             table = self._arrow.read(block)
             if table is not None:
                 return Records(table=table)
-        return self._parse_whole(block)
+        return self.parse_by_line(block) if by_line else self._parse_whole(block)
 
     def parse_by_line(self, block: Block) -> Records:
         """The block's records by the ``csv`` module, each with the line it ends on and its text."""
@@ -148,8 +149,23 @@ class RecordParser:
             return False
         if block.has_lone_carriage_return:
             return False
-        skips_a_space = data[:1] == b" " or any(space in data for space in self._skipped_spaces)
-        return not (self._skipped_spaces and skips_a_space)
+        return not self._skipped_spaces or not self._skips_a_space(block)
+
+    def _skips_a_space(self, block: Block) -> bool:
+        """A space the dialect would skip, after a delimiter or at a line's start, outside a quoted value
+        (a quoted ``"a, b"`` holds one that is text)."""
+        data = block.data
+        if data[:1] == b" ":
+            return True
+        if not any(space in data for space in self._skipped_spaces):
+            return False
+        spans = block.quoted_spans
+        if spans is None:
+            return True
+        ends = [0, *(end for _, end in spans)]
+        starts = [*(start for start, _ in spans), len(data)]
+        outside = b"".join(data[end:start] for end, start in zip(ends, starts, strict=True))
+        return any(space in outside for space in self._skipped_spaces)
 
     def _parse_whole(self, block: Block) -> Records:
         reader = csv.reader(io.StringIO(block.text, newline=""), **self._csv_options)  # type: ignore[arg-type]

@@ -98,12 +98,14 @@ def _check(
         if whole.vouch(block, log.result):
             continue  # its pattern allows no line break in a quoted value: it ends where a record does
         blocks.settle(block)
-        records = parser.parse(block)
+        records = parser.parse(block, by_line=True)
         if records.table is not None and _one_line_a_record(block, len(records)):
             rows = list(zip(*(column.to_pylist() for column in records.table.columns), strict=True))
             checks.add_rows(rows, block.first_line)  # type: ignore[arg-type]
         else:
-            checks.add_records(parser.parse_by_line(block), bool(block.well_quoted))
+            if records.table is not None:  # a record over several lines: find where each ends
+                records = parser.parse_by_line(block)
+            checks.add_records(records, bool(block.well_quoted))
     checks.flush()
     if log.result.rows == 0:
         log.refuse(1, None, None, "the file has a header and no rows: there is nothing to upload")
