@@ -156,3 +156,18 @@ def test_bytea_is_base64_never_the_repr_of_a_memoryview(tables, monkeypatch, dri
     assert encode_json(json_value(row["v"])) == b'"AP8="'
     assert text_of(row["v"]) == "AP8="
     assert not re.search(r"memory at", text_of(row["v"]))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_a_file_is_read_as_bytes_so_a_bad_byte_is_one_rejected_row(tmp_path, suffix):
+    """Issue 10 #4: a latin-1 byte ended the run with ``UnicodeDecodeError ... position 32``, 0 rows sent."""
+    import gzip
+
+    data = b"id,city\n1,Oslo\n2,S\xe3o Paulo\n3," + b"x" * 200_000 + b"\n"
+    path = tmp_path / f"people{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    with open_rows(path=str(path)) as (pages, _):
+        rows = [row for page in pages for row in page.rows]
+    assert rows[0] == {"id": "1", "city": "Oslo"}
+    assert rows[1] == Unreadable("column 'city': the text is not UTF-8")
+    assert rows[2] == {"id": "3", "city": "x" * 200_000}
