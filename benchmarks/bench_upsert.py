@@ -1,21 +1,28 @@
-"""Profile upserts to the emulator's Optimove API: this provider against the plain approach of seed 003.
+"""Profile upserts to the emulator's Optimove API: this provider against seed 003's script and a plain
+streaming loop, on unquoted and on quoted CSV.
 
-    .venv/bin/python benchmarks/bench_upsert.py              # 1,000,000 rows (the CSV is made once)
-    .venv/bin/python benchmarks/bench_upsert.py --rows 100000
+    .venv/bin/python benchmarks/bench_upsert.py              # 1,000,000 rows (the CSVs are made once)
+    .venv/bin/python benchmarks/bench_upsert.py --rows 100000 --repeat 1
 
-Both approaches upload the same CSV file (``user_id`` plus five text columns) into one Optimove data
-connection of the emulator, which runs in its own process so that its CPU is not counted:
+Two CSV files of the same records (``user_id`` plus five text columns): **unquoted**, and **quoted**,
+where one row in 1,000 holds a quoted cell (a comma and a doubled quote inside). Each goes into one
+Optimove data connection of the emulator, which runs in its own process so that its CPU is not counted,
+three ways:
 
-- **plain**: seed 003's script: ``csv.DictReader`` read into a list, then ``requests.post`` of batches of
-  5000 records, one after another.
+- **seed 003**: seed 003's script: ``csv.DictReader`` read into a list, then ``requests.post`` of
+  batches of 5000 records, one after another.
+- **streaming**: a plain streaming loop: ``csv.reader``, a dict a row, msgspec for the body, one
+  ``requests.Session``, the same requests as the provider (5000 records, one ``batch_uuid``,
+  ``batch_completed`` on the last), one after another.
 - **provider**: ``OptimoveUploadRecordsOperator`` with the file as its source (streamed), through the
   Optimove hook (pacing, retries, 4 requests in flight), as a DAG task would run it.
 
-Each approach runs in a fresh Python process that reports its own figures: wall time of the upload,
-client CPU seconds (user + system, ``resource.getrusage`` of that process only), and memory: the peak
-resident set size (``VmHWM``), and how much it grew during the upload (peak minus the size before reading
-the file, which leaves out the interpreter and the imports). The emulator's stored record count is checked
-after each run. Output: a table and the provider/plain ratios.
+Each run is a fresh Python process that reports its own figures: wall time of the upload, client CPU
+seconds (user + system, ``resource.getrusage`` of that process only), and memory: the peak resident set
+size (``VmHWM``), and how much it grew during the upload (peak minus the size before reading the file,
+which leaves out the interpreter and the imports). The emulator's stored record count is checked after
+each run. The runs alternate (file, approach), so that a slower spell of a shared machine falls on all
+alike. Output: a table per file with ratios to both baselines, and quoted/unquoted CPU per record.
 """
 
 from __future__ import annotations
@@ -46,9 +53,15 @@ CITIES = ("Amsterdam", "Berlin", "Lisbon", "Oslo", "Paris", "Rome", "Vienna", "W
 # -- the data -----------------------------------------------------------------------------------------
 
 
-def csv_path(rows: int) -> Path:
-    """The benchmark CSV of ``rows`` rows, written once under benchmarks/.data/."""
-    path = DATA_DIR / f"profiles_{rows}.csv"
+FILES = ("unquoted", "quoted")
+APPROACHES = ("seed 003", "streaming", "provider")
+QUOTED_EVERY = 1000
+
+
+def csv_path(rows: int, kind: str = "unquoted") -> Path:
+    """The benchmark CSV of ``rows`` rows, written once under benchmarks/.data/. In the quoted one, one row
+    in ``QUOTED_EVERY`` has a first name holding a comma and a doubled quote (so the writer quotes it)."""
+    path = DATA_DIR / (f"profiles_{rows}.csv" if kind == "unquoted" else f"profiles_quoted_{rows}.csv")
     if path.exists():
         return path
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -57,11 +70,12 @@ def csv_path(rows: int) -> Path:
         writer = csv.writer(stream)
         writer.writerow(["user_id", "email", "first_name", "city", "score", "signed_up"])
         for i in range(rows):
+            quoted = kind == "quoted" and i % QUOTED_EVERY == 0
             writer.writerow(
                 [
                     i,
                     f"user{i}@example.com",
-                    f"Name{i}",
+                    f'Name{i}, "Jr"' if quoted else f"Name{i}",
                     CITIES[i % len(CITIES)],
                     f"{(i * 7919) % 10000 / 100:.2f}",
                     f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}",
@@ -153,6 +167,49 @@ def run_plain(path: str, url: str, headers: dict[str, str]) -> int:
     return len(data)
 
 
+def run_streaming(path: str, url: str, headers: dict[str, str]) -> int:
+    """A plain streaming loop doing the provider's requests: ``csv.reader``, a dict a row, msgspec, one
+    ``requests.Session``, one ``batch_uuid`` with ``batch_completed`` on the last request only."""
+    import uuid
+
+    import msgspec
+
+    endpoint = f"{url}/upload_data"
+    encode = msgspec.json.Encoder().encode
+    session = requests.Session()
+    batch_uuid = str(uuid.uuid4())
+    sent = 0
+
+    def post(records: list[dict[str, str]], completed: bool) -> None:
+        body = {"data": records, "ttl_seconds": None, "batch_uuid": batch_uuid, "batch_completed": completed}
+        response = session.post(endpoint, data=encode(body), headers=headers, timeout=300)
+        if response.status_code != 200:
+            raise RuntimeError(f"batch failed: {response.status_code} {response.text[:200]}")
+
+    headers = {**headers, "Content-Type": "application/json"}
+    with open(path, newline="", encoding="utf-8") as stream:
+        reader = csv.reader(stream)
+        header = next(reader)
+        held: list[dict[str, str]] | None = None
+        batch: list[dict[str, str]] = []
+        for row in reader:
+            batch.append(dict(zip(header, row, strict=True)))
+            if len(batch) == BATCH:
+                if held is not None:
+                    post(held, completed=False)
+                    sent += len(held)
+                held, batch = batch, []
+        if batch:
+            if held is not None:
+                post(held, completed=False)
+                sent += len(held)
+            held = batch
+        if held is not None:
+            post(held, completed=True)
+            sent += len(held)
+    return sent
+
+
 def run_provider(path: str, connection: str) -> int:
     from airflow_provider_optimizely.operators.optimove import OptimoveUploadRecordsOperator
 
@@ -180,12 +237,17 @@ def client_main(args: argparse.Namespace) -> None:
         from airflow_provider_optimizely.operators import profiles  # noqa: F401
 
         logging.disable(logging.WARNING)
+    elif args.approach == "streaming":
+        import msgspec  # noqa: F401  # imported before the baseline, as the provider's libraries are
     baseline_kib = memory_kib("VmRSS")
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    if args.approach == "plain":
-        endpoint = f"{os.environ['BENCH_OPTIMOVE_URL']}/connections/{args.connection}"
-        records = run_plain(args.csv, endpoint, json.loads(os.environ["BENCH_OPTIMOVE_HEADERS"]))
+    endpoint = f"{os.environ['BENCH_OPTIMOVE_URL']}/connections/{args.connection}"
+    headers = json.loads(os.environ["BENCH_OPTIMOVE_HEADERS"])
+    if args.approach == "seed 003":
+        records = run_plain(args.csv, endpoint, headers)
+    elif args.approach == "streaming":
+        records = run_streaming(args.csv, endpoint, headers)
     else:
         records = run_provider(args.csv, args.connection)
     seconds = time.perf_counter() - started
@@ -233,7 +295,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each approach; the median is shown")
-    parser.add_argument("--client", choices=("plain", "provider"), dest="approach", help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=APPROACHES, dest="approach", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--connection", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -241,22 +303,23 @@ def main() -> None:
         client_main(args)
         return
 
-    path = csv_path(args.rows)
+    paths = {kind: csv_path(args.rows, kind) for kind in FILES}
     emulator = Emulator()
-    runs: dict[str, list[dict[str, Any]]] = {"plain": [], "provider": []}
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {
+        (kind, approach): [] for kind in FILES for approach in APPROACHES
+    }
     try:
-        # Alternate the two, so that a slower spell of a shared machine falls on both alike.
         for _ in range(args.repeat):
-            for approach, figures in runs.items():
-                figures.append(measure(approach, path, emulator))
+            for (kind, approach), figures in runs.items():
+                figures.append(measure(approach, paths[kind], emulator))
     finally:
         emulator.stop()
-    for approach, figures_list in runs.items():
+    for (kind, approach), figures_list in runs.items():
         for figures in figures_list:
             if figures["stored"] != args.rows or figures["records"] != args.rows:
                 sent, stored = figures["records"], figures["stored"]
-                raise SystemExit(f"{approach}: {sent} sent, {stored} stored, not {args.rows}")
-    plain, ours = median_run(runs["plain"]), median_run(runs["provider"])
+                raise SystemExit(f"{approach} ({kind}): {sent} sent, {stored} stored, not {args.rows}")
+    medians = {key: median_run(figures) for key, figures in runs.items()}
     rows = [
         ("records/s", lambda f: args.rows / f["seconds"], "{:,.0f}"),
         ("wall seconds", lambda f: f["seconds"], "{:.1f}"),
@@ -265,12 +328,22 @@ def main() -> None:
         ("peak RSS MiB", lambda f: f["peak_rss_mib"], "{:.0f}"),
         ("RSS growth MiB", lambda f: f["growth_mib"], "{:.0f}"),
     ]
-    print(f"Optimove upserts of {args.rows:,} records to the emulator ({path.name}), median of {args.repeat}")
-    print(f"{'':22}{'plain (seed 003)':>18}{'provider':>12}{'provider/plain':>16}")
-    for label, figure, fmt in rows:
-        a, b = figure(plain), figure(ours)
-        ratio = f"{b / a:.2f}" if a else "-"
-        print(f"{label:22}{fmt.format(a):>18}{fmt.format(b):>12}{ratio:>16}")
+    print(f"Optimove upserts of {args.rows:,} records to the emulator, median of {args.repeat}")
+    for kind in FILES:
+        seed, streaming, ours = (medians[(kind, approach)] for approach in APPROACHES)
+        print(f"\n{kind} CSV ({paths[kind].name})")
+        print("| measure | seed 003 | streaming | provider | provider / seed 003 | provider / streaming |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for label, figure, fmt in rows:
+            a, b, c = figure(seed), figure(streaming), figure(ours)
+            print(
+                f"| {label} | {fmt.format(a)} | {fmt.format(b)} | {fmt.format(c)} "
+                f"| {c / a:.2f} | {c / b:.2f} |"
+            )
+    print("\nquoted / unquoted, CPU per record:")
+    for approach in APPROACHES:
+        quoted, unquoted = (medians[(kind, approach)]["cpu_seconds"] for kind in ("quoted", "unquoted"))
+        print(f"  {approach}: {quoted / unquoted:.2f}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A DCP bulk upload, Airflow-free: check (and rewrite) the file, name it, find an earlier upload of it.
 
 1. The file (or a query's rows) is checked against the table's live attributes in one streaming pass
-   (``core.csv_validation``) that also hashes and counts it. Columns named in ``hash_columns`` are
+   (``core.csv_check``) that also hashes and counts it. Columns named in ``hash_columns`` are
    replaced by salted SHA-256 hashes as it goes.
 2. With problems, nothing is uploaded (``UploadRefused``, naming rows, columns and values), unless
    ``max_rejected`` lets the bad rows be dropped: then the file is rewritten without them.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_optimizely.core.csv_validation import (
+from airflow_provider_optimizely.core.csv_check import (
     Attribute,
     CheckOptions,
     CheckResult,

@@ -27,8 +27,8 @@ from typing import Any
 
 import msgspec
 
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.json_records import EncodedRecords
-from airflow_provider_optimizely.core.rest import encode_json
 from airflow_provider_optimizely.core.sync import Batch, BatchResult
 from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, fingerprints, key_hashes
 

@@ -1,10 +1,11 @@
 """JSON records written by Arrow a column at a time: request bodies with no Python object per record.
 
-``records_of(table, names)`` turns a page of text columns (a ``core.page`` Arrow page, whose text needs
-no escaping) into one JSON object a row, ``{"name":"value",...}``, in a handful of C++ passes.
+``records_of(table, names)`` turns a page of text columns (a ``core.page`` Arrow page) into one JSON
+object a row, ``{"name":"value",...}``, in a handful of C++ passes; a column holding a character JSON
+escapes (``"``, ``\\``, a control character) is escaped first, in C++ too.
 ``EncodedRecords`` holds them as slices of Arrow's buffers: it can be cut into batches and joined
 without copying, and goes into a request body as one ``msgspec.Raw`` array (``as_msgspec_raw``, which
-``core.rest.encode_json`` calls). Indexing or iterating gives one ``msgspec.Raw`` a record, for the rare
+``core.json_body.encode_json`` calls). Indexing or iterating gives one ``msgspec.Raw`` a record, for the rare
 batch that must be resent without some of its records.
 """
 
@@ -26,8 +27,7 @@ _SEPARATOR = b","
 def records_of(table: pa.Table, names: Sequence[str]) -> EncodedRecords:
     """One JSON object a row of ``table``: its columns, in order, under ``names``, every value a string.
 
-    The caller vouches that no value holds a character JSON escapes (``"``, ``\\``, a control character).
-    Arrow allocates from ``malloc``, as in ``core.csv_pages``.
+    Arrow allocates from ``malloc``, as in ``core.csv_records``.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -37,6 +37,8 @@ def records_of(table: pa.Table, names: Sequence[str]) -> EncodedRecords:
     pieces: list[object] = []
     for index, (name, column) in enumerate(zip(names, table.columns, strict=True)):
         opening = "{" if index == 0 else '",'
+        escapes = (table.schema.field(index).metadata or {}).get(_JSON_ESCAPES)
+        column = _json_escaped(column) if escapes is None else _escaped(column, escapes)
         pieces += [pa.scalar(f'{opening}{msgspec.json.encode(name).decode()}:"'), column]
     pieces.append(pa.scalar('"},'))
     joined = pc.binary_join_element_wise(*pieces, "", memory_pool=pa.system_memory_pool())
@@ -45,6 +47,45 @@ def records_of(table: pa.Table, names: Sequence[str]) -> EncodedRecords:
     else:
         chunks = [joined] if len(joined) else []
     return EncodedRecords(chunks)
+
+
+# How JSON writes each character it must escape (RFC 8259 §7), backslash first so none is escaped twice.
+_QUOTE_ESCAPES = (("\\", "\\\\"), ('"', '\\"'))
+# The field metadata ``core.csv_records`` sets on the columns of a page Arrow read (see JSON_ESCAPES there).
+_JSON_ESCAPES = b"json_escapes"
+_CONTROL_ESCAPES = [
+    (chr(code), {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}.get(code, f"\\u{code:04x}"))
+    for code in range(32)
+]
+
+
+def _escaped(column: pa.ChunkedArray | pa.Array, chars: bytes) -> pa.ChunkedArray | pa.Array:
+    """``column`` with the characters named (by the reader, which knows them) escaped for JSON."""
+    import pyarrow.compute as pc
+
+    for char, escaped in (*_QUOTE_ESCAPES, *_CONTROL_ESCAPES):
+        if char.encode() in chars:
+            column = pc.replace_substring(column, char, escaped)
+    return column
+
+
+def _json_escaped(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """The text of ``column`` as it goes between the quotes of a JSON string: a pass to find out whether
+    anything needs escaping, and one per kind of character that does."""
+    import pyarrow.compute as pc
+
+    def holds(pattern: str) -> bool:
+        return bool(pc.any(pc.match_substring_regex(column, pattern)).as_py())
+
+    if not holds(r'["\\\x00-\x1f]'):
+        return column
+    for char, escaped in _QUOTE_ESCAPES:
+        column = pc.replace_substring(column, char, escaped)
+    if holds(r"[\x00-\x1f]"):
+        for char, escaped in _CONTROL_ESCAPES:
+            if holds(f"\\x{ord(char):02x}"):
+                column = pc.replace_substring(column, char, escaped)
+    return column
 
 
 class EncodedRecords(Sequence[msgspec.Raw]):

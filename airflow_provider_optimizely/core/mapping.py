@@ -7,17 +7,29 @@ value for that row (JSON Lines rows may differ), never an error.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_optimizely.core import values
+from airflow_provider_optimizely.core.errors import InvalidIdentifierError
 from airflow_provider_optimizely.core.sync import RowRejected, SyncConfigError
+from airflow_provider_optimizely.core.urls import path_segment
+from airflow_provider_optimizely.core.values import not_finite, utc_iso
 
-# Types a JSON body carries as they are; anything else is converted once, here.
-_JSON_NATIVE = (str, int, float, bool, type(None))
+__all__ = [
+    "json_object_cell",
+    "json_value",
+    "key_of",
+    "mapped_values",
+    "normalise_mapping",
+    "text_list_cell",
+    "utc_iso",
+]
+
+# Types a JSON body carries as they are (a float only when finite: ``core.values`` checks it).
+_JSON_NATIVE = frozenset({str, int, bool, type(None)})
 
 
 def normalise_mapping(columns: Mapping[str, str] | Sequence[str] | None, what: str) -> dict[str, str] | None:
@@ -79,8 +91,10 @@ def key_of(row: Mapping[str, Any], column: str) -> str:
     value = row[column]
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RowRejected("no identifier: the value is empty", column=column)
-    if isinstance(value, (bool, dict, list, tuple)):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal, uuid.UUID)):
         raise RowRejected(f"an identifier is text or a number, not {type(value).__name__}", column=column)
+    if not_finite(value):
+        raise RowRejected(f"an identifier is text or a number, not {value}", column=column)
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 42.0 from a float column is the id 42
     elif isinstance(value, Decimal) and value == value.to_integral_value():
@@ -88,34 +102,26 @@ def key_of(row: Mapping[str, Any], column: str) -> str:
     return str(value)
 
 
-def json_value(value: Any) -> Any:
-    """A value a JSON body can carry: dates as ISO 8601 (UTC ``Z`` for aware or naive datetimes),
-    integral decimals as ints, others as floats, UUIDs and bytes as text; containers converted inside."""
-    if isinstance(value, _JSON_NATIVE):
+def path_key_of(row: Mapping[str, Any], column: str, slot: str) -> str:
+    """``key_of``, for a key that goes into a URL path (a DCP customer id, a Profile Store profile id):
+    one that can't be a path segment (``.``, ``..``) is rejected with the row, never sent."""
+    key = key_of(row, column)
+    try:
+        path_segment(key, slot)
+    except InvalidIdentifierError as exc:
+        raise RowRejected(str(exc), column=column, key=key) from None
+    return key
+
+
+def json_value(value: Any, column: str | None = None) -> Any:
+    """``value`` as JSON carries it, every digit and instant kept (``core.values.json_value``), or
+    ``RowRejected`` naming ``column`` when no JSON value is faithful (a NaN, a driver's own object)."""
+    if type(value) in _JSON_NATIVE:
         return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, datetime):
-        return utc_iso(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, time):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", errors="replace")
-    if isinstance(value, Mapping):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [json_value(v) for v in value]
-    return str(value)
-
-
-def utc_iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with ``Z``; a naive datetime is taken as UTC (Airflow's convention)."""
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return moment.isoformat().replace("+00:00", "Z")
+    try:
+        return values.json_value(value)
+    except ValueError as exc:
+        raise RowRejected(str(exc), column=column) from None
 
 
 def json_object_cell(value: Any, column: str) -> dict[str, Any] | None:
@@ -124,12 +130,12 @@ def json_object_cell(value: Any, column: str) -> dict[str, Any] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = values.loads_exact(value)
         except ValueError:
             raise RowRejected("not a JSON object", column=column) from None
     if not isinstance(value, Mapping):
         raise RowRejected(f"expected an object, got {type(value).__name__}", column=column)
-    return {str(k): json_value(v) for k, v in value.items()}
+    return {str(k): json_value(v, column) for k, v in value.items()}
 
 
 def text_list_cell(value: Any, column: str) -> list[str]:
@@ -140,11 +146,15 @@ def text_list_cell(value: Any, column: str) -> list[str]:
         text = value.strip()
         if text.startswith("["):
             try:
-                value = json.loads(text)
+                value = values.loads_exact(text)
             except ValueError:
                 raise RowRejected("not a JSON array", column=column) from None
         else:
             return [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, (list, tuple)):
         raise RowRejected(f"expected a list, got {type(value).__name__}", column=column)
-    return [str(v) for v in value if v is not None and str(v) != ""]
+    try:
+        texts = [values.text_of(item) for item in value if item is not None]
+    except ValueError as exc:
+        raise RowRejected(str(exc), column=column) from None
+    return [text for text in texts if text]

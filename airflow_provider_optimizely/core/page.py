@@ -4,9 +4,12 @@ A page holds its rows in one of three forms, and builds the others only when a w
 
 - ``rows``: dicts of column -> value (SQL, JSON Lines, lists);
 - ``values``: a CSV page's rows as read, a tuple of fields a row under one ``header``;
-- ``table``: a CSV page parsed by Arrow (a ``pyarrow.Table`` of text columns named by ``header``). Such
-  a page only holds text that JSON carries as it is (no ``"``, ``\\`` or control character), so a
-  writer can write its JSON a column at a time, with no Python object per row.
+- ``table``: a CSV page parsed by Arrow (a ``pyarrow.Table`` of text columns named by ``header``), every
+  row as wide as the header, so that a writer can write its JSON a column at a time
+  (``core.json_records``), with no Python object per row.
+
+A row of ``values`` with another number of fields than the header is ``Unreadable`` in ``rows``: a short
+row is never a row with missing columns.
 """
 
 from __future__ import annotations
@@ -93,15 +96,15 @@ class Page:
 
 
 def _rows_of(header: list[str], values: list[tuple[str, ...]]) -> list[Row | Unreadable]:
-    """Dicts of CSV rows: a short row leaves its last columns out, a long one is ``Unreadable``."""
+    """Dicts of CSV rows; a row of another width than the header is ``Unreadable``."""
     width = len(header)
 
-    def too_long(fields: tuple[str, ...]) -> Unreadable:
-        return Unreadable(f"{len(fields)} fields, but the header has {width}")
+    def misfit(fields: tuple[str, ...]) -> Unreadable:
+        return Unreadable(f"{len(fields)} fields where the header has {width}")
 
     # zip's strict= keyword is left out on purpose: parsing a keyword a row costs a fifth of the page's
-    # time, and the length check beside it already tells a short row (allowed) from a long one.
+    # time, and the length check beside it already does its work.
     return [
-        dict(zip(header, fields)) if len(fields) <= width else too_long(fields)  # noqa: B905
+        dict(zip(header, fields)) if len(fields) == width else misfit(fields)  # noqa: B905
         for fields in values
     ]

@@ -7,16 +7,13 @@ object holds only configuration, the shared pool, the shared limiter and the cou
 
 from __future__ import annotations
 
-import json as jsonlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin
 
-import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -27,6 +24,7 @@ from airflow_provider_optimizely.core.errors import (
     OptimizelyTransportError,
     error_from_response,
 )
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.ratelimit import RateLimiter, parse_retry_after
 from airflow_provider_optimizely.core.request_stats import RequestStats
 from airflow_provider_optimizely.core.retry import CallState, Reauthenticate, RetryPolicy, retrying_for
@@ -38,47 +36,6 @@ __all__ = ["InsecureUrlError", "RequestStats", "RestClient", "check_url_is_safe"
 DEFAULT_TIMEOUT = (10.0, 60.0)
 MAX_PER_PAGE = 100
 _MASK = "***"
-
-
-def _encodable(value: Any) -> Any:
-    """What msgspec writes for a value of a type it doesn't know: JSON written beforehand as it is
-    (``as_msgspec_raw``, e.g. ``core.json_records.EncodedRecords``), anything else as its ``str()``."""
-    as_raw = getattr(value, "as_msgspec_raw", None)
-    return as_raw() if as_raw is not None else str(value)
-
-
-# msgspec writes JSON several times faster than the standard library, which matters for 5000-record
-# bodies. The ``str()`` fallback keeps ``json.dumps(default=str)``'s promise that any value can be sent.
-_ENCODER = msgspec.json.Encoder(enc_hook=_encodable)
-
-
-def encode_json(value: Any) -> bytes:
-    """The compact UTF-8 JSON of a request body, as ``RestClient.request`` sends it.
-
-    Values JSON has no type for are written in one defined way: datetimes, dates and times in ISO 8601
-    (``2026-03-01T12:00:00Z``; a naive datetime stays without offset), ``Decimal`` as its text
-    (``"1.50"``, no float rounding), UUIDs as text, bytes in base64, sets as arrays, enums by value,
-    NaN and infinities as ``null`` (JSON has no token for them), anything else as its ``str()``. Text
-    goes out as UTF-8 unescaped; a lone surrogate (not Unicode, but JSON Lines can hold one as an escape)
-    is written back as its ``\\uXXXX`` escape.
-    """
-    try:
-        return _ENCODER.encode(value)
-    except UnicodeEncodeError:
-        # Rare: let the standard library escape the surrogate, everything else converted as above.
-        builtins = _finite(msgspec.to_builtins(value, enc_hook=str, str_keys=True))
-        return jsonlib.dumps(builtins, separators=(",", ":")).encode()
-
-
-def _finite(value: Any) -> Any:
-    """``value`` (built-in types only) with NaN and infinities as None, as msgspec writes them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 class Authenticator(Protocol):

@@ -14,12 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from airflow_provider_optimizely.core.dcp_datatypes import check_datatype
+from airflow_provider_optimizely.core.validation import ODP_FIELD_TYPES
+
 Target = Literal["dcp", "odp"]
 TARGETS: tuple[Target, ...] = ("dcp", "odp")
-
-DCP_DATATYPES = ("string", "bool", "long", "double", "datetime")
-DCP_DATETIME_FORMATS = ("yyyy-mm-dd", "yyyy-mm-ddThh:mm:ssZ", "epoch")
-ODP_TYPES = ("string", "number", "boolean", "timestamp")
 
 # The kinds a column type falls into, and what each kind is called in each API.
 Kind = Literal["integer", "decimal", "boolean", "date", "timestamp", "text"]
@@ -205,21 +204,14 @@ def parse_attribute(name: str, spec: str | Mapping[str, Any], target: Target) ->
     if not name or not isinstance(name, str):
         raise ValueError(f"an attribute needs a non-empty name, got {name!r}")
     if target == "dcp":
-        if datatype not in DCP_DATATYPES:
-            raise ValueError(
-                f"attribute {name!r}: DCP datatype must be one of {DCP_DATATYPES}, got {datatype!r}"
-            )
-        if datatype == "datetime" and fmt not in DCP_DATETIME_FORMATS:
-            raise ValueError(
-                f"attribute {name!r}: a DCP datetime needs a format, one of {DCP_DATETIME_FORMATS}; "
-                f"got {fmt!r}"
-            )
-        if datatype != "datetime" and fmt is not None:
-            raise ValueError(f"attribute {name!r}: only a datetime takes a format, {datatype} does not")
+        try:
+            check_datatype(datatype, fmt)
+        except ValueError as exc:
+            raise ValueError(f"attribute {name!r}: {exc}") from None
     else:
-        if datatype not in ODP_TYPES:
+        if datatype not in ODP_FIELD_TYPES:
             raise ValueError(
-                f"attribute {name!r}: ODP field type must be one of {ODP_TYPES}, got {datatype!r}"
+                f"attribute {name!r}: ODP field type must be one of {ODP_FIELD_TYPES}, got {datatype!r}"
             )
         if fmt is not None:
             raise ValueError(f"attribute {name!r}: ODP fields take no format")

@@ -1,27 +1,33 @@
-"""Row sources: a SQL cursor read with ``fetchmany``, CSV/TSV and JSON Lines text streams, in-memory lists.
+"""Row sources: a SQL cursor read with ``fetchmany``, CSV/TSV and JSON Lines byte streams, in-memory lists.
 
 Every source is a generator of ``Page``s: a few thousand rows at a time, so nothing ever holds more than
 one ``fetchmany`` page or one page of lines, and the sync works on whole pages (list comprehensions,
 not a Python call a row). Rows are numbered from 1 in source order (a file's header and blank lines
 excluded) by their position in the stream of pages. A row is a dict of column -> value, or an
-``Unreadable`` when the record itself is broken (a line that is not JSON, a CSV row with more fields than
-the header): the sync reports it by number and goes on.
+``Unreadable`` when the record itself can't be sent (a line that is not JSON or not UTF-8, a CSV row of
+another width than the header, a number JSON has no form for): the sync reports it by number and goes on.
 
 Values are what the source holds: Python-typed from SQL, text from CSV (an empty cell is ``""``), JSON
-types from JSON Lines. The per-API checks turn them into wire values. ``Page`` is in ``core.page``; CSV
-and TSV reading (Arrow's parser or the ``csv`` module, chunk by chunk) in ``core.csv_pages``.
+types from JSON Lines (a number a float can't hold exactly is a ``Decimal``). The per-API checks turn them
+into wire values. A NaN or an infinity, which no JSON body can carry, makes its row ``Unreadable`` here,
+naming the column. ``Page`` is in ``core.page``; CSV and TSV reading in ``core.csv_pages``.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from itertools import islice
-from typing import Any, Literal, TextIO
+from operator import itemgetter
+from typing import IO, Any, Literal
 
 from airflow_provider_optimizely.core.csv_pages import DEFAULT_PAGE_SIZE, pages_from_csv
 from airflow_provider_optimizely.core.page import Page, Row, SourceError, Unreadable
+from airflow_provider_optimizely.core.values import loads_exact, not_finite, refusal_of_number
 
 DEFAULT_FETCH_SIZE = 5000
 FileFormat = Literal["csv", "tsv", "jsonl"]
@@ -56,7 +62,7 @@ def pages_from_records(
 
     def row_of(record: Any) -> Row | Unreadable:
         if isinstance(record, Mapping):
-            return dict(record)
+            return _finite_row(dict(record))
         if single_column is not None and not isinstance(record, (list, tuple, set)):
             return {single_column: record}
         return Unreadable(f"expected a mapping of column to value, got {type(record).__name__}")
@@ -85,19 +91,31 @@ def file_format_of(path: str, explicit: str | None = None) -> FileFormat:
     raise SourceError(f"can't tell the format of {path!r} from its name: set file_format (csv, tsv or jsonl)")
 
 
-def pages_from_json_lines(stream: TextIO, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Page]:
-    """Pages of a JSON Lines stream: one JSON object a line; blank lines are skipped."""
-    lines = (line for line in stream if line.strip())
+def pages_from_json_lines(stream: IO[bytes], *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Page]:
+    """Pages of a JSON Lines byte stream: one JSON object a line; blank lines are skipped."""
+    lines = (line for line in _without_bom(stream) if line.strip())
     while chunk := list(islice(lines, page_size)):
         yield Page([_json_row(line) for line in chunk])
 
 
-def _json_row(line: str) -> Row | Unreadable:
+def _without_bom(stream: IO[bytes]) -> Iterator[bytes]:
+    lines = iter(stream)
+    first = next(lines, None)
+    if first is not None:
+        yield first.removeprefix(codecs.BOM_UTF8)
+        yield from lines
+
+
+def _json_row(line: bytes) -> Row | Unreadable:
     try:
-        value = json.loads(line)
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Unreadable(f"the text is not UTF-8 (byte {exc.start + 1} of the line)")
+    try:
+        value = loads_exact(text)
     except json.JSONDecodeError as exc:
         return Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}")
-    except ValueError as exc:  # a number too long to read, for one
+    except ValueError as exc:  # NaN or Infinity, or a number too long to read
         return Unreadable(f"not valid JSON: {exc}")
     if isinstance(value, dict):
         return value
@@ -105,7 +123,7 @@ def _json_row(line: str) -> Row | Unreadable:
 
 
 def pages_from_file(
-    stream: TextIO, file_format: FileFormat, *, page_size: int = DEFAULT_PAGE_SIZE
+    stream: IO[bytes], file_format: FileFormat, *, page_size: int = DEFAULT_PAGE_SIZE
 ) -> Iterator[Page]:
     if file_format == "jsonl":
         return pages_from_json_lines(stream, page_size=page_size)
@@ -157,9 +175,34 @@ def pages_from_cursor(
         raise SourceError(f"the query's columns must have distinct names (alias them): {columns}")
     while page:
         # Every row of a result has every column: zip needs no strict= check (a keyword a row costs).
-        yield Page([dict(zip(columns, values)) for values in page])  # noqa: B905
+        rows: list[Row | Unreadable] = [dict(zip(columns, values)) for values in page]  # noqa: B905
+        _refuse_non_finite(page, columns, rows)
+        yield Page(rows)
         page = cursor.fetchmany(fetch_size)
 
 
 def _is_named(cursor: Any) -> bool:
     return bool(getattr(cursor, "name", None))
+
+
+def _refuse_non_finite(
+    page: Sequence[Sequence[Any]], columns: list[str], rows: list[Row | Unreadable]
+) -> None:
+    """Make ``Unreadable`` each row holding a NaN or infinite number. A column at a time: its types are
+    looked at in C, and only a column of floats whose sum is not finite, or of decimals, cell by cell."""
+    for index, column in enumerate(columns):
+        cells = list(map(itemgetter(index), page))
+        kinds = set(map(type, cells))
+        suspect = float in kinds and not math.isfinite(sum(cell for cell in cells if type(cell) is float))
+        if not suspect and not any(issubclass(kind, Decimal) for kind in kinds):
+            continue
+        for position, cell in enumerate(cells):
+            if not_finite(cell) and type(rows[position]) is dict:
+                rows[position] = Unreadable(f"column {column!r}: {refusal_of_number(cell)}")
+
+
+def _finite_row(row: Row) -> Row | Unreadable:
+    for column, value in row.items():
+        if not_finite(value):
+            return Unreadable(f"column {column!r}: {refusal_of_number(value)}")
+    return row

@@ -1,320 +1,234 @@
-"""Per-value checks against registered attributes: DCP datatypes/formats, ODP field types (API.md §4.2, §5).
+"""Per-value checks of a profile write against its registered attributes: DCP datatypes and formats, ODP
+field types (API.md §4.2, §5).
 
-A validator takes one value, either Python-typed (from a SQL cursor: ``int``, ``float``, ``Decimal``,
-``bool``, ``date``, ``datetime``, ``None``) or text (a CSV/TSV cell), and returns the *wire value*: what a
-JSON body carries for that attribute. A value that does not fit raises ``ValueError`` with a short reason
-that quotes it (``not a long: '12x'``), so a report can show it next to the row and column.
+A validator takes one value: Python-typed from SQL (``int``, ``float``, ``Decimal``, ``bool``, ``date``,
+``datetime``, ``bytes``...), JSON-typed from JSON Lines, or text from a CSV cell; it returns the *wire
+value*, what a JSON body carries for that attribute, or raises ``ValueError`` with a short reason that
+quotes the value (``not a long: '12x'``), which a report shows beside the row and column. ``None`` (and,
+for text, the empty string on every datatype but a string) means "no value for this attribute in this
+row" and comes back as ``None``: the write leaves the attribute out.
 
-``None`` (and, for text, the empty string on every non-string datatype) means "no value for this attribute
-in this row" and comes back as ``None``: a profile write leaves the attribute out, a file cell stays empty.
+Nothing is rounded or cut on the way: a value the attribute can't hold exactly is refused, never bent
+(docs/values.md lists what each source type becomes).
 
-Validators are built once per column (``dcp_validator``/``odp_validator``) because the CSV path calls them
-tens of millions of times: each is a small closure with its checks precompiled, no dispatch per value.
-
-Choices where API.md leaves room, all on the strict side (the server refuses a whole file for one bad cell):
-
-- text is never trimmed or re-cased, except ``true``/``false``, which DCP accepts in any case;
-- a ``long`` is digits with an optional sign, within 64 bits; an integral float/Decimal from SQL is accepted;
-- a ``double`` is a plain decimal or scientific literal (no ``nan``, ``inf``, ``_`` or spaces);
-- ``bool`` from SQL also accepts the integers 0 and 1 (SQLite has no boolean type);
-- a naive ``datetime`` from SQL is taken as UTC (Airflow's convention); an aware one is converted to UTC.
+- Text is checked against the DCP rules of ``core.dcp_datatypes`` (their readings are listed there). A
+  number keeps its digits: text or a ``Decimal`` goes out as a ``Decimal`` (a JSON number of its exact
+  text), a float as itself.
+- ``long``: an integral ``Decimal`` or float is its integer (``5.000`` is 5); a fraction is refused.
+- ``bool``: the integers 0 and 1 are accepted (SQLite has no boolean type).
+- ``datetime``: a naive datetime is taken as UTC (Airflow's convention), an aware one converted to UTC.
+  ``yyyy-mm-ddThh:mm:ssZ`` refuses a fraction of a second, ``epoch`` a fraction of a millisecond or a
+  moment before 1970, ``yyyy-mm-dd`` a time of day other than midnight: each would change the value.
+- ODP (the OpenAPI document gives no rule but the four type names, and writes every timestamp it shows as
+  an RFC 3339 ``date-time`` string), read the same conservative way: a ``number`` is a JSON number (text:
+  a plain decimal number, as a DCP double), a ``boolean`` is ``true``/``false`` (text: lower case), a
+  ``timestamp`` is an RFC 3339 date-time string with seconds and an offset (``2026-01-01T10:00:00Z``,
+  ``2026-01-01T10:00:00.5+02:00``; not ``2026-01-01 10:00``, not a bare date, not Unix seconds).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Callable, Sequence
-from datetime import date, datetime, time, timezone
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_optimizely.core.dcp_datatypes import (
+    INT64_MAX,
+    INT64_MIN,
+    TextRule,
+    check_datatype,
+    quote,
+    text_rule,
+)
+from airflow_provider_optimizely.core.values import not_finite, refusal_of_number, text_of, utc_iso
+
 Validator = Callable[[Any], Any]
 
-DCP_DATATYPES = ("string", "bool", "long", "double", "datetime")
-DCP_DATETIME_FORMATS = ("yyyy-mm-dd", "yyyy-mm-ddThh:mm:ssZ", "epoch")
 ODP_FIELD_TYPES = ("string", "number", "boolean", "timestamp")
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_LONG_TEXT = re.compile(r"[+-]?[0-9]+\Z")
-_DOUBLE_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_BOOL_TEXT = {"true": True, "false": False}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
-def _quote(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _rule(datatype: str, fmt: str | None = None) -> TextRule:
+    rule = text_rule(datatype, fmt)
+    assert rule is not None
+    return rule
+
+
+_BOOL = _rule("bool")
+_LONG = _rule("long")
+_DOUBLE = _rule("double")
+_DATE = _rule("datetime", "yyyy-mm-dd")
+_DATE_TIME_Z = _rule("datetime", "yyyy-mm-ddThh:mm:ssZ")
+_EPOCH_MS = _rule("datetime", "epoch")
+_ODP_NUMBER = dataclasses.replace(_DOUBLE, what="a number")
+_ODP_BOOLEAN = dataclasses.replace(_BOOL, what="a boolean (true or false)")
+
+
+def _odp_time_meaning(text: str) -> str | None:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return "is no calendar time"
+    return None
+
+
+_ODP_TIMESTAMP = TextRule(
+    "timestamp",
+    None,
+    "an RFC 3339 timestamp (like 2026-01-31T10:00:00Z)",
+    re.compile(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+    ),
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[01][0-9]:[0-5][0-9]:[0-5][0-9]Z",
+    _odp_time_meaning,
+)
 
 
 def _refuse(what: str, value: Any) -> ValueError:
-    return ValueError(f"not {what}: {_quote(value)}")
+    return ValueError(f"not {what}: {quote(value)}")
 
 
 def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _checked_int64(number: int, what: str, original: Any) -> int:
-    if not _INT64_MIN <= number <= _INT64_MAX:
-        raise ValueError(f"not {what}: {_quote(original)} does not fit in 64 bits")
-    return number
+def _no_value(value: Any) -> bool:
+    return value is None or value == ""
 
 
-# --- text checks: the CSV path runs these tens of millions of times, so each is a few C calls -------------
-
-
-def _check_long_text(text: str, what: str = "a long") -> None:
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    if not (digits.isascii() and digits.isdigit()):
-        raise _refuse(what, text)
-    if len(digits) > 18:
-        _checked_int64(int(text), what, text)
-
-
-def _check_double_text(text: str, what: str = "a double") -> None:
-    # float() alone would also take "nan", "inf", "1_000" and surrounding spaces.
-    if not text.isascii() or "_" in text or text.strip() != text:
-        raise _refuse(what, text)
+def _string(value: Any) -> Any:
+    if value is None:
+        return None
     try:
-        number = float(text)
-    except ValueError:
-        raise _refuse(what, text) from None
-    if not math.isfinite(number):
-        if not any(ch.isdigit() for ch in text):
-            raise _refuse(what, text)
-        raise ValueError(f"not {what}: {_quote(text)} is not finite")
+        return text_of(value)
+    except ValueError as exc:
+        raise ValueError(f"not a string: {exc}") from None
 
 
-def _check_bool_text(text: str, what: str = "a bool (true or false)") -> None:
-    if text != "true" and text != "false" and text.lower() not in _BOOL_TEXT:
-        raise _refuse(what, text)
-
-
-def _check_date_text(text: str) -> None:
-    what = "a datetime in the format yyyy-mm-dd"
-    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not text.isascii():
-        raise _refuse(what, text)
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"not {what}: {_quote(text)} is no calendar date") from None
-
-
-def _check_datetime_z_text(text: str) -> None:
-    what = "a datetime in the format yyyy-mm-ddThh:mm:ssZ"
-    if (
-        len(text) != 20
-        or text[19] != "Z"
-        or text[10] != "T"
-        or text[4] != "-"
-        or text[7] != "-"
-        or text[13] != ":"
-        or text[16] != ":"
-        or not text.isascii()
-    ):
-        raise _refuse(what, text)
-    try:
-        datetime.fromisoformat(text[:19])
-    except ValueError:
-        raise ValueError(f"not {what}: {_quote(text)} is no calendar time") from None
-
-
-def _check_epoch_text(text: str) -> None:
-    _check_long_text(text, "a datetime in the format epoch (milliseconds)")
-
-
-# --- batch checks: the same rules over one column of a batch of rows, at C speed ----------------------------
-# Each returns True only when every non-empty cell surely passes its text check; False means "look cell by
-# cell" (``dcp_text_check`` then finds and words the problems). They never decide a refusal themselves.
-
-# A regex character class scans a long string several times faster than building a set of its characters.
-_DOUBLE_CHARS = re.compile(r"[0-9+\-.eE]*")
-_DATE_CHARS = re.compile(r"[0-9\-]*")
-_DATETIME_Z_CHARS = re.compile(r"[0-9\-:TZ]*")
-_BOOL_CELLS = frozenset({"true", "false", ""})
-
-
-def _batch_long(cells: Sequence[str]) -> bool:
-    values = list(filter(None, cells))
-    joined = "".join(values)
-    return joined.isascii() and (not joined or joined.isdigit()) and max(map(len, values), default=0) <= 18
-
-
-def _batch_double(cells: Sequence[str]) -> bool:
-    values = list(filter(None, cells))
-    if _DOUBLE_CHARS.fullmatch("".join(values)) is None:
-        return False
-    try:
-        return all(map(math.isfinite, map(float, values)))
-    except ValueError:
-        return False
-
-
-def _batch_bool(cells: Sequence[str]) -> bool:
-    return set(cells) <= _BOOL_CELLS
-
-
-def _fixed_layout(values: list[str], width: int, chars: re.Pattern[str], marks: dict[int, str]) -> bool:
-    """Every value ``width`` long, of ``chars``, with each mark character exactly at its positions."""
-    if not values:
-        return True
-    if set(map(len, values)) != {width}:
-        return False
-    joined = "".join(values)
-    if chars.fullmatch(joined) is None:
-        return False
-    count = len(values)
-    expected: dict[str, int] = {}
-    for position, mark in marks.items():
-        if joined[position::width] != mark * count:
-            return False
-        expected[mark] = expected.get(mark, 0) + count
-    # The marks sit where they must; counting them proves there are none anywhere else.
-    return all(joined.count(mark) == total for mark, total in expected.items())
-
-
-def _batch_date(cells: Sequence[str]) -> bool:
-    values = list(filter(None, cells))
-    if not _fixed_layout(values, 10, _DATE_CHARS, {4: "-", 7: "-"}):
-        return False
-    try:
-        all(map(date.fromisoformat, values))
-    except ValueError:
-        return False
-    return True
-
-
-def _batch_datetime_z(cells: Sequence[str]) -> bool:
-    values = list(filter(None, cells))
-    marks = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: "Z"}
-    if not _fixed_layout(values, 20, _DATETIME_Z_CHARS, marks):
-        return False
-    try:
-        all(map(datetime.fromisoformat, values))  # takes the trailing Z since Python 3.11
-    except ValueError:
-        return False
-    return True
-
-
-def _integral(value: Any, what: str) -> int:
-    """An int from an int, an integral float/Decimal, or digits; refuses booleans."""
-    if type(value) is int:
-        return _checked_int64(value, what, value)
+def _integral(value: Any, rule: TextRule) -> int:
+    """An integer of 64 bits from an int, an integral float or ``Decimal``, or text of the rule."""
     if isinstance(value, str):
-        _check_long_text(value, what)
+        rule.check(value)
         return int(value)
     if isinstance(value, bool):
-        raise _refuse(what, value)
-    if isinstance(value, int):
-        return _checked_int64(int(value), what, value)
-    if isinstance(value, (float, Decimal)) and math.isfinite(value) and value == int(value):
-        return _checked_int64(int(value), what, value)
-    raise _refuse(what, value)
-
-
-def _finite_number(value: Any, what: str) -> float:
-    if isinstance(value, str):
-        _check_double_text(value, what)
-        return float(value)
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        number = float(value)
+        raise _refuse(rule.what, value)
+    if isinstance(value, int) or (
+        isinstance(value, (float, Decimal)) and not not_finite(value) and value == int(value)
+    ):
+        number = int(value)
     else:
-        raise _refuse(what, value)
-    if not math.isfinite(number):
-        raise ValueError(f"not {what}: {_quote(value)} is not finite")
+        raise _refuse(rule.what, value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"not {rule.what}: {quote(value)} does not fit in 64 bits")
     return number
 
 
-def _text(value: Any) -> str:
-    """Any scalar as text, for string attributes fed from typed SQL columns."""
+def _number(value: Any, rule: TextRule) -> Any:
+    """A JSON number with every digit: an int, a finite float, or a ``Decimal`` (from text, or as given)."""
     if isinstance(value, str):
-        return value
+        rule.check(value)
+        return int(value) if "." not in value else Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise _refuse(rule.what, value)
+    if not_finite(value):
+        raise ValueError(f"not {rule.what}: {refusal_of_number(value)}")
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        number: int | Decimal = int(value)
+    else:
+        number = value
+    if not math.isfinite(float(number)):
+        raise ValueError(f"not {rule.what}: {quote(value)} is not finite as a 64-bit double")
+    return number
+
+
+def _boolean(value: Any, rule: TextRule) -> Any:
+    if _no_value(value):
+        return None
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, Decimal)):
-        return str(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    raise _refuse("a string", value)
+        return value
+    if isinstance(value, str):
+        rule.check(value)
+        return value == "true"
+    if type(value) is int and value in (0, 1):
+        return value == 1
+    raise _refuse(rule.what, value)
 
 
 # --- DCP -----------------------------------------------------------------------------------------------
 
 
-def _dcp_string(value: Any) -> Any:
-    return None if value is None else _text(value)
-
-
 def _dcp_bool(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        _check_bool_text(value)
-        return value.lower() == "true"
-    if type(value) is int and value in (0, 1):
-        return value == 1
-    raise _refuse("a bool (true or false)", value)
+    return _boolean(value, _BOOL)
 
 
 def _dcp_long(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    return _integral(value, "a long")
+    return None if _no_value(value) else _integral(value, _LONG)
 
 
 def _dcp_double(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    return _finite_number(value, "a double")
+    return None if _no_value(value) else _number(value, _DOUBLE)
 
 
 def _dcp_date(value: Any) -> Any:
-    what = "a datetime in the format yyyy-mm-dd"
-    if value is None or value == "":
+    if _no_value(value):
         return None
     if isinstance(value, str):
-        _check_date_text(value)
+        _DATE.check(value)
         return value
     if isinstance(value, datetime):
-        # A timestamp that lands exactly on midnight is a date; anything else would lose its time silently.
         if value.time() != time(0, 0):
-            raise ValueError(f"not {what}: {_quote(value)} has a time of day")
+            raise ValueError(f"not {_DATE.what}: {quote(value)} has a time of day")
         return value.date().isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    raise _refuse(what, value)
+    raise _refuse(_DATE.what, value)
 
 
 def _dcp_datetime_z(value: Any) -> Any:
-    what = "a datetime in the format yyyy-mm-ddThh:mm:ssZ"
-    if value is None or value == "":
+    if _no_value(value):
         return None
     if isinstance(value, str):
-        _check_datetime_z_text(value)
+        _DATE_TIME_Z.check(value)
         return value
     if isinstance(value, datetime):
+        if value.microsecond:
+            raise ValueError(
+                f"not {_DATE_TIME_Z.what}: {quote(value)} has a fraction of a second, which the format "
+                "can't hold (truncate it in the query, e.g. date_trunc('second', ...))"
+            )
         return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
         return value.strftime("%Y-%m-%dT00:00:00Z")
-    raise _refuse(what, value)
+    raise _refuse(_DATE_TIME_Z.what, value)
 
 
 def _dcp_epoch(value: Any) -> Any:
-    what = "a datetime in the format epoch (milliseconds)"
-    if value is None or value == "":
+    if _no_value(value):
         return None
-    if isinstance(value, datetime):
-        return int((_as_utc(value) - _EPOCH).total_seconds() * 1000)
     if isinstance(value, date):
-        return int((datetime.combine(value, time(0, 0), timezone.utc) - _EPOCH).total_seconds() * 1000)
-    return _integral(value, what)
+        moment = (
+            _as_utc(value) if isinstance(value, datetime) else datetime.combine(value, time(0), timezone.utc)
+        )
+        milliseconds, rest = divmod(moment - _EPOCH, _MILLISECOND)
+        if rest:
+            raise ValueError(f"not {_EPOCH_MS.what}: {quote(value)} has a fraction of a millisecond")
+    else:
+        milliseconds = _integral(value, _EPOCH_MS)
+    if milliseconds < 0:
+        raise ValueError(f"not {_EPOCH_MS.what}: {quote(value)} is before 1970")
+    return milliseconds
 
 
 _DCP_VALIDATORS: dict[tuple[str, str | None], Validator] = {
-    ("string", None): _dcp_string,
+    ("string", None): _string,
     ("bool", None): _dcp_bool,
     ("long", None): _dcp_long,
     ("double", None): _dcp_double,
@@ -326,84 +240,9 @@ _DCP_VALIDATORS: dict[tuple[str, str | None], Validator] = {
 
 def dcp_validator(datatype: str, fmt: str | None = None) -> Validator:
     """The validator for a DCP attribute; ``fmt`` only matters (and is required) for ``datetime``."""
-    key = (datatype, fmt if datatype == "datetime" else None)
-    try:
-        return _DCP_VALIDATORS[key]
-    except KeyError:
-        if datatype == "datetime":
-            raise ValueError(
-                f"a datetime attribute needs a format in {DCP_DATETIME_FORMATS}, got {fmt!r}"
-            ) from None
-        raise ValueError(f"unknown DCP datatype {datatype!r}: expected one of {DCP_DATATYPES}") from None
-
-
-_DCP_TEXT_CHECKS: dict[tuple[str, str | None], Callable[[str], None] | None] = {
-    ("string", None): None,
-    ("bool", None): _check_bool_text,
-    ("long", None): _check_long_text,
-    ("double", None): _check_double_text,
-    ("datetime", "yyyy-mm-dd"): _check_date_text,
-    ("datetime", "yyyy-mm-ddThh:mm:ssZ"): _check_datetime_z_text,
-    ("datetime", "epoch"): _check_epoch_text,
-}
-
-
-def dcp_text_check(datatype: str, fmt: str | None = None) -> Callable[[str], None] | None:
-    """A check of one non-empty text cell (the CSV hot path): raises ``ValueError``, converts nothing.
-
-    None for ``string``, which takes any text. Same rules as ``dcp_validator`` on text.
-    """
-    dcp_validator(datatype, fmt)  # the same errors for an unknown datatype or a missing format
-    return _DCP_TEXT_CHECKS[(datatype, fmt if datatype == "datetime" else None)]
-
-
-_DCP_BATCH_CHECKS: dict[tuple[str, str | None], Callable[[Sequence[str]], bool] | None] = {
-    ("string", None): None,
-    ("bool", None): _batch_bool,
-    ("long", None): _batch_long,
-    ("double", None): _batch_double,
-    ("datetime", "yyyy-mm-dd"): _batch_date,
-    ("datetime", "yyyy-mm-ddThh:mm:ssZ"): _batch_datetime_z,
-    ("datetime", "epoch"): _batch_long,
-}
-
-
-def dcp_batch_check(datatype: str, fmt: str | None = None) -> Callable[[Sequence[str]], bool] | None:
-    """A fast test of a column of text cells: True when ``dcp_text_check`` would pass every non-empty one.
-
-    False does not mean a cell is bad, only that the cells must be checked one by one.
-    """
-    dcp_validator(datatype, fmt)
-    return _DCP_BATCH_CHECKS[(datatype, fmt if datatype == "datetime" else None)]
-
-
-# Regular expressions that match only text the check of the datatype passes (never the empty cell): a
-# whole block of rows is matched at once against them, and a block that does not match is checked cell by
-# cell. Calendar days beyond the 28th are taken for the months that have them; 29 February is left to the
-# cell-by-cell check, as are the year 0, signs, spaces, any case of true/false but lower and long literals.
-_DIGITS_PATTERN = "[0-9]{1,18}"
-_DOUBLE_PATTERN = r"[+-]?(?:[0-9]{1,200}(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,2})?"
-_DATE_PATTERN = (
-    "(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
-    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
-)
-_DATETIME_Z_PATTERN = _DATE_PATTERN + "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
-_DCP_TEXT_PATTERNS: dict[tuple[str, str | None], str | None] = {
-    ("string", None): None,
-    ("bool", None): "true|false",
-    ("long", None): _DIGITS_PATTERN,
-    ("double", None): _DOUBLE_PATTERN,
-    ("datetime", "yyyy-mm-dd"): _DATE_PATTERN,
-    ("datetime", "yyyy-mm-ddThh:mm:ssZ"): _DATETIME_Z_PATTERN,
-    ("datetime", "epoch"): _DIGITS_PATTERN,
-}
-
-
-def dcp_text_pattern(datatype: str, fmt: str | None = None) -> str | None:
-    """A regular expression (source) matching only non-empty text ``dcp_text_check`` passes; None for
-    ``string``. Not matching does not mean the text is bad, only that it must be checked by itself."""
-    dcp_validator(datatype, fmt)
-    return _DCP_TEXT_PATTERNS[(datatype, fmt if datatype == "datetime" else None)]
+    fmt = fmt if datatype == "datetime" else None
+    check_datatype(datatype, fmt)
+    return _DCP_VALIDATORS[(datatype, fmt)]
 
 
 def dcp_value(value: Any, datatype: str, fmt: str | None = None) -> Any:
@@ -411,68 +250,32 @@ def dcp_value(value: Any, datatype: str, fmt: str | None = None) -> Any:
     return dcp_validator(datatype, fmt)(value)
 
 
-def describe_dcp_type(datatype: str, fmt: str | None = None) -> str:
-    return f"datetime ({fmt})" if datatype == "datetime" else datatype
-
-
 # --- ODP -----------------------------------------------------------------------------------------------
 
 
-def _odp_string(value: Any) -> Any:
-    return None if value is None else _text(value)
-
-
 def _odp_number(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if type(value) is int:
-        return value
-    if isinstance(value, Decimal) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, str) and _LONG_TEXT.match(value):
-        return int(value)
-    return _finite_number(value, "a number")
+    return None if _no_value(value) else _number(value, _ODP_NUMBER)
 
 
 def _odp_boolean(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        found = _BOOL_TEXT.get(value.lower())
-        if found is None:
-            raise _refuse("a boolean (true or false)", value)
-        return found
-    if type(value) is int and value in (0, 1):
-        return value == 1
-    raise _refuse("a boolean (true or false)", value)
+    return _boolean(value, _ODP_BOOLEAN)
 
 
 def _odp_timestamp(value: Any) -> Any:
-    """ODP takes ISO 8601 text or Unix seconds; datetimes are sent as ISO 8601 in UTC."""
-    what = "a timestamp (ISO 8601 or Unix seconds)"
-    if value is None or value == "":
+    if _no_value(value):
         return None
+    if isinstance(value, str):
+        _ODP_TIMESTAMP.check(value)
+        return value
     if isinstance(value, datetime):
-        return _as_utc(value).isoformat().replace("+00:00", "Z")
+        return utc_iso(value)
     if isinstance(value, date):
         return f"{value.isoformat()}T00:00:00Z"
-    if isinstance(value, str):
-        if _DOUBLE_TEXT.match(value):
-            return _odp_number(value)
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            raise _refuse(what, value) from None
-        return value
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return _odp_number(value)
-    raise _refuse(what, value)
+    raise _refuse(_ODP_TIMESTAMP.what, value)
 
 
 _ODP_VALIDATORS: dict[str, Validator] = {
-    "string": _odp_string,
+    "string": _string,
     "number": _odp_number,
     "boolean": _odp_boolean,
     "timestamp": _odp_timestamp,
@@ -492,14 +295,3 @@ def odp_validator(field_type: str) -> Validator:
 def odp_value(value: Any, field_type: str) -> Any:
     """One value checked against an ODP field type: its wire value, or ``ValueError``."""
     return odp_validator(field_type)(value)
-
-
-def csv_text(wire_value: Any) -> str:
-    """A wire value as a CSV cell DCP reads back as the same value (``None`` is an empty cell)."""
-    if wire_value is None:
-        return ""
-    if wire_value is True:
-        return "true"
-    if wire_value is False:
-        return "false"
-    return wire_value if isinstance(wire_value, str) else str(wire_value)

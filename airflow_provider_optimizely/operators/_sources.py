@@ -7,6 +7,11 @@ A source is exactly one of:
 - ``path``: a CSV, TSV or JSON Lines file on local disk or object storage (an ``ObjectStoragePath`` URL such
   as ``s3://bucket/key.csv``, with ``path_conn_id`` for its credentials), read as a stream;
 - ``rows``: a list passed in (or an XCom of one).
+
+Files are read as bytes: the core decodes them, so that a byte that is not UTF-8 is one rejected row
+named by its number and column, not the end of the run. From PostgreSQL, ``json``/``jsonb`` numbers and
+``interval`` values come as the database holds them: the drivers' defaults would make a float of
+``0.1000000000000000000001`` and thirty days of a month (``_faithful_postgres_types``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from airflow.sdk import BaseHook, ObjectStoragePath
 
@@ -30,6 +35,7 @@ from airflow_provider_optimizely.core.sources import (
     pages_from_file,
     pages_from_records,
 )
+from airflow_provider_optimizely.core.values import loads_exact
 
 
 def count_sources(sql: Any, path: Any, rows: Any) -> int:
@@ -57,7 +63,7 @@ def open_rows(
             yield sql_rows, None
     elif path is not None:
         fmt = file_format_of(str(path), file_format)
-        with _open_text(str(path), path_conn_id) as stream:
+        with _open_bytes(str(path), path_conn_id) as stream:
             yield pages_from_file(stream, fmt), None
     else:
         assert rows is not None
@@ -71,16 +77,17 @@ def open_rows(
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma", ".zst", ".zip", ".lz4", ".sz", ".snappy")
 
 
-def _open_text(path: str, conn_id: str | None) -> TextIO:
-    """A text stream of the file (``newline=""``: the csv module must see line breaks quoted in a cell).
+def _open_bytes(path: str, conn_id: str | None) -> IO[bytes]:
+    """A byte stream of the file (decompressed when its name says it is compressed).
 
     A plain local file is opened with ``open()``: going through object storage would load every
-    filesystem Airflow knows (boto3 among them) and add a Python call to each line read.
+    filesystem Airflow knows (boto3 among them) and add a Python call to each block read.
     """
     if "://" not in path and not path.lower().endswith(_COMPRESSED_SUFFIXES):
-        return open(path, encoding="utf-8-sig", newline="")
+        return open(path, "rb")
     storage_path = ObjectStoragePath(path, conn_id=conn_id)
-    return storage_path.open("r", encoding="utf-8-sig", newline="", compression="infer")
+    stream: IO[bytes] = storage_path.open("rb", compression="infer")
+    return stream
 
 
 @contextmanager
@@ -101,6 +108,7 @@ def streaming_cursor(sql_conn_id: str | None, fetch_size: int) -> Iterator[Any]:
         raise SourceError("sql needs sql_conn_id: the Airflow connection of the database to read")
     connection = sql_hook(sql_conn_id).get_conn()
     try:
+        _faithful_postgres_types(connection)
         cursor = open_streaming_cursor(connection, fetch_size=fetch_size)
         try:
             yield cursor
@@ -197,3 +205,30 @@ def _type_name(sql_type: Any, dialect: Any) -> str:
         return str(sql_type.compile(dialect=dialect))
     except Exception:  # a type the dialect can't render still has a class name worth classifying
         return type(sql_type).__name__
+
+
+_INTERVAL, _INTERVAL_ARRAY = 1186, 1187
+
+
+def _faithful_postgres_types(connection: Any) -> None:
+    """On a PostgreSQL connection (psycopg 3 or psycopg2), read ``json``/``jsonb`` with every number kept
+    (``core.values.loads_exact``) and ``interval`` as PostgreSQL's own text (``1 mon 02:00:00``): the
+    drivers' defaults turn a long decimal into a float and a month into thirty days. Other drivers are
+    left alone."""
+    driver = type(connection).__module__.split(".", 1)[0]
+    if driver == "psycopg":
+        from psycopg.types.json import set_json_loads
+        from psycopg.types.string import TextLoader
+
+        set_json_loads(loads_exact, connection)
+        connection.adapters.register_loader("interval", TextLoader)
+    elif driver == "psycopg2":
+        import psycopg2.extensions
+        import psycopg2.extras
+
+        psycopg2.extras.register_default_json(connection, loads=loads_exact)
+        psycopg2.extras.register_default_jsonb(connection, loads=loads_exact)
+        as_text = psycopg2.extensions.new_type((_INTERVAL,), "INTERVAL_AS_TEXT", lambda value, cursor: value)
+        as_texts = psycopg2.extensions.new_array_type((_INTERVAL_ARRAY,), "INTERVAL_AS_TEXT[]", as_text)
+        psycopg2.extensions.register_type(as_text, connection)
+        psycopg2.extensions.register_type(as_texts, connection)

@@ -32,7 +32,7 @@ from airflow_provider_optimizely.core.bulk_upload import (
     upload_name,
     upload_result,
 )
-from airflow_provider_optimizely.core.csv_validation import DEFAULT_MAX_PROBLEMS
+from airflow_provider_optimizely.core.csv_check import DEFAULT_MAX_PROBLEMS
 from airflow_provider_optimizely.core.page import SourceError
 from airflow_provider_optimizely.core.pii import SaltedHasher
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE, file_format_of

@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from airflow_provider_optimizely.core.errors import BadRequestError, PayloadTooLargeError
 from airflow_provider_optimizely.core.mapping import (
-    key_of,
     mapped_values,
     normalise_mapping,
+    path_key_of,
     require_columns,
     unmapped_targets,
 )
@@ -93,7 +93,7 @@ class DcpProfileWriter(RowWriter):
             )
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
-        key = key_of(row, self.identifier_column)
+        key = path_key_of(row, self.identifier_column, "DCP customer id")
         data: dict[str, Any] = {}
         for column, target, value in mapped_values(row, self.mapping, self.identifier_column):
             validator = self.validators.get(target)

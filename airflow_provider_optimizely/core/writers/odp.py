@@ -226,11 +226,11 @@ class OdpEventWriter(RowWriter):
     def _data(self, row: Mapping[str, Any]) -> dict[str, Any]:
         if self.data_columns is not None:
             pairs = self.data_columns.items()
-            return {target: json_value(row[column]) for column, target in pairs if column in row}
+            return {target: json_value(row[column], column) for column, target in pairs if column in row}
         if "data" in row:
             return json_object_cell(row["data"], "data") or {}
         return {
-            column: json_value(value)
+            column: json_value(value, column)
             for column, value in row.items()
             if column not in self._not_data and value is not None
         }

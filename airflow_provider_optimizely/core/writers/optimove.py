@@ -25,12 +25,20 @@ from airflow_provider_optimizely.core.json_records import records_of
 from airflow_provider_optimizely.core.mapping import json_value, key_of, normalise_mapping, require_columns
 from airflow_provider_optimizely.core.report import Log, Rejection
 from airflow_provider_optimizely.core.sources import Page
-from airflow_provider_optimizely.core.sync import Batch, BatchResult, Item, RowWriter, SyncConfigError
+from airflow_provider_optimizely.core.sync import (
+    Batch,
+    BatchResult,
+    Item,
+    RowRejected,
+    RowWriter,
+    SyncConfigError,
+)
 from airflow_provider_optimizely.core.writers._invalids import send_dropping_invalids
 
 MAX_BATCH = 5000
-# Values a JSON body carries as they are (exact types: a bool is an int subclass, but also native).
-_NATIVE = frozenset({str, int, float, bool, type(None)})
+# Values a JSON body carries as they are (exact types: a bool is an int subclass, but also native). A
+# float is not: a NaN or an infinity has no JSON token, so each float is checked (``json_value``).
+_NATIVE = frozenset({str, int, bool, type(None)})
 log = logging.getLogger(__name__)
 
 
@@ -124,7 +132,7 @@ class OptimoveWriter(RowWriter):
             record.setdefault(self.primary_key, row[self.identifier_column])
         for name, value in record.items():
             if type(value) not in _NATIVE:
-                record[name] = json_value(value)
+                record[name] = json_value(value, name)
         return Item(row_number, key, record)
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
@@ -231,7 +239,8 @@ class OptimoveWriter(RowWriter):
 
     @staticmethod
     def _convert_columns(rows: list[Any]) -> bool:
-        """Make every value JSON-ready, a column at a time; False if the rows differ in their columns."""
+        """Make every value JSON-ready, a column at a time; False if the rows differ in their columns or
+        a value has no faithful JSON form (the row-by-row path then rejects its row by name)."""
         columns = rows[0].keys()
         if any(row.keys() != columns for row in rows):
             return False
@@ -241,7 +250,10 @@ class OptimoveWriter(RowWriter):
             for row in rows:
                 value = row[name]
                 if type(value) not in _NATIVE:
-                    row[name] = json_value(value)
+                    try:
+                        row[name] = json_value(value, name)
+                    except RowRejected:
+                        return False
         return True
 
     def send(self, batch: Batch, final: bool) -> BatchResult:

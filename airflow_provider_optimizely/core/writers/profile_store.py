@@ -13,9 +13,11 @@ clean-up) waits for ``Retry-After`` and goes on, up to ``rate_limit_patience`` s
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any, Protocol
 
 from airflow_provider_optimizely.core.errors import (
@@ -24,19 +26,19 @@ from airflow_provider_optimizely.core.errors import (
     PayloadTooLargeError,
     RateLimitedError,
 )
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.mapping import (
     json_object_cell,
     json_value,
-    key_of,
     mapped_values,
     normalise_mapping,
+    path_key_of,
     require_columns,
     text_list_cell,
     unmapped_targets,
     utc_iso,
 )
 from airflow_provider_optimizely.core.report import Log
-from airflow_provider_optimizely.core.rest import encode_json
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,
@@ -45,6 +47,7 @@ from airflow_provider_optimizely.core.sync import (
     RowWriter,
     SyncConfigError,
 )
+from airflow_provider_optimizely.core.values import text_of
 
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_RATE_LIMIT_PATIENCE = 3600.0
@@ -90,10 +93,13 @@ def _visits(value: Any, column: str) -> int:
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = int(value) if not isinstance(value, float) or value.is_integer() else None
-        if number is None:
-            raise ValueError
-    except (TypeError, ValueError):
+        if isinstance(value, (float, Decimal)):
+            if not value.is_finite() if isinstance(value, Decimal) else not math.isfinite(value):
+                raise ValueError
+            if value != int(value):  # 3.5 visits is no whole number: never cut it to 3
+                raise ValueError
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise RowRejected(f"Visits is a whole number, not {value!r}", column=column) from None
     if number < 0:
         raise RowRejected(f"Visits must be 0 or more, not {number}", column=column)
@@ -140,7 +146,7 @@ class ProfileStorePutWriter(RowWriter):
             )
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
-        key = key_of(row, self.identifier_column)
+        key = path_key_of(row, self.identifier_column, "Profile Store profile id")
         try:
             body = self._body(row)
             size = len(encode_json(body))  # the bytes the client will send
@@ -161,7 +167,7 @@ class ProfileStorePutWriter(RowWriter):
                 continue
             head, dot, rest = target.partition(".")
             if dot:
-                body.setdefault(head, {})[rest] = json_value(value)
+                body.setdefault(head, {})[rest] = json_value(value, column)
             elif head in _LISTS:
                 body[head] = text_list_cell(value, column)
             elif head in _OBJECTS:
@@ -171,7 +177,7 @@ class ProfileStorePutWriter(RowWriter):
             elif head == "Visits":
                 body[head] = _visits(value, column)
             else:
-                body[head] = str(json_value(value))
+                body[head] = text_of(value)
         first, last = body.get("FirstSeen"), body.get("LastSeen")
         if first and last and _moment(first) > _moment(last):
             raise RowRejected("FirstSeen is after LastSeen", column="FirstSeen")
@@ -229,7 +235,7 @@ class ProfileStoreDeleteWriter(RowWriter):
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         if self.id_column not in row and len(row) == 1:
             row = {self.id_column: next(iter(row.values()))}  # a one-column query of ids, whatever its name
-        return Item(row_number, key_of(row, self.id_column), None)
+        return Item(row_number, path_key_of(row, self.id_column, "Profile Store profile id"), None)
 
     def send(self, batch: Batch, final: bool) -> BatchResult:
         result = BatchResult()

@@ -12,7 +12,7 @@ from airflow_provider_optimizely.core.bulk_upload import (
     prepare_file,
     upload_name,
 )
-from airflow_provider_optimizely.core.csv_validation import Attribute, CheckOptions
+from airflow_provider_optimizely.core.csv_check import Attribute, CheckOptions
 from airflow_provider_optimizely.core.report import RejectLimit
 
 ATTRIBUTES = {"visits": Attribute("visits", "long"), "plan": Attribute("plan", "string")}

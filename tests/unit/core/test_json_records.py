@@ -10,9 +10,9 @@ import pytest
 
 from airflow_provider_optimizely.core.csv_pages import pages_from_csv
 from airflow_provider_optimizely.core.errors import BadRequestError
+from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.json_records import EncodedRecords, records_of
 from airflow_provider_optimizely.core.page import Page
-from airflow_provider_optimizely.core.rest import encode_json
 from airflow_provider_optimizely.core.sync import Batch, SyncConfigError
 from airflow_provider_optimizely.core.writers._invalids import send_dropping_invalids
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
@@ -81,7 +81,7 @@ def test_a_refused_record_is_dropped_and_the_rest_resent():
 def test_optimove_writes_a_plain_csv_page_as_records_that_encode_as_its_rows():
     text = "uid,first name,city\n1,Ann,Zürich\n2,Bob,\n"
     writer = OptimoveWriter(None, connection_uuid="dc", identifier_column="uid", primary_key="user_id")
-    [page] = pages_from_csv(io.StringIO(text, newline=""))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     ready, rejected = writer.prepare_page(7, page)
     assert isinstance(ready.bodies, EncodedRecords)
     assert (ready.rows, ready.keys, rejected) == ([7, 8], ["1", "2"], [])
@@ -95,7 +95,7 @@ def test_optimove_writes_a_plain_csv_page_as_records_that_encode_as_its_rows():
 
 def arrow_and_dict_pages(text: str):
     """The same CSV page as Arrow reads it and as dicts (what the row-by-row path takes)."""
-    [page] = pages_from_csv(io.StringIO(text, newline=""))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     assert page.table is not None
     return page, Page([dict(row) for row in page.rows])  # type: ignore[arg-type]
 
@@ -153,3 +153,30 @@ def test_optimove_sends_partial_arrow_records_when_asked_and_warns_once():
         [{"uid": "1", "first": "Ann"}, {"uid": "2", "first": "Bob"}]
     )
     assert sum("without column(s) secret" in warning for warning in warnings) == 1
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t"])
+def test_records_of_a_page_arrow_read_are_its_rows_whatever_the_text_holds(delimiter):
+    """Arrow reads quoted CSV too: the records it writes a column at a time escape what JSON must escape
+    (quotes, backslashes, line breaks, tabs, control characters), told by the reader or looked for."""
+    import random
+
+    cells = ["a", "é", "", "x y", '"q, q"', '"a\nb"', '"say ""hi"""', "\\", "\x01", '"\t"', '"a\r\nb"', "€"]
+    rng = random.Random(3)
+    read_by_arrow = 0
+    for _ in range(120):
+        lines = []
+        for i in range(rng.randint(1, 12)):
+            row = [str(i), *(rng.choice(cells) for _ in range(2))]
+            lines.append(delimiter.join(row) + "\n")
+        text = delimiter.join(["id", "name", "note"]) + "\n" + "".join(lines)
+        for page in pages_from_csv(io.BytesIO(text.encode()), delimiter=delimiter):
+            if page.table is None:
+                continue
+            read_by_arrow += 1
+            header = page.header
+            assert header is not None and page.values is not None
+            records = records_of(page.table, header)
+            rows = [dict(zip(header, row, strict=True)) for row in page.values]
+            assert msgspec.json.decode(encode_json(records)) == rows
+    assert read_by_arrow > 80

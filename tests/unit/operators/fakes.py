@@ -8,7 +8,8 @@ import uuid
 from typing import Any
 
 from airflow_provider_optimizely.core.errors import BadRequestError, ConflictError, NotFoundError
-from airflow_provider_optimizely.core.rest import RequestStats, encode_json
+from airflow_provider_optimizely.core.json_body import encode_json
+from airflow_provider_optimizely.core.rest import RequestStats
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook

@@ -62,3 +62,10 @@ def test_dcp_refusals_are_rejects_and_other_errors_end_the_run():
     assert dcp.writes == [(7, "ok", {"plan": "x"})]
     with pytest.raises(NotFoundError):
         writer.send(batch_of(Item(3, "gone", {"plan": "x"})), False)
+
+
+def test_a_customer_id_that_would_change_the_route_is_rejected_with_its_row():
+    writer = DcpProfileWriter(FakeDcp(), table_id=7, identifier_column="id")
+    with pytest.raises(RowRejected, match="can't be sent as a URL path segment") as rejected:
+        writer.prepare(1, {"id": "..", "plan": "gold"})
+    assert rejected.value.column == "id"

@@ -40,7 +40,7 @@ class FakeOdp:
 def test_odp_profiles_are_validated_against_customers_fields():
     odp = FakeOdp()
     writer = OdpProfileWriter(odp, identifier_column="email")
-    item = writer.prepare(1, {"email": "a@x.io", "age": "42", "vip": "TRUE", "customer_id": None})
+    item = writer.prepare(1, {"email": "a@x.io", "age": "42", "vip": "true", "customer_id": None})
     assert item.body == {"identifiers": {"email": "a@x.io"}, "attributes": {"age": 42, "vip": True}}
     with pytest.raises(RowRejected) as bad_type:
         writer.prepare(2, {"email": "b@x.io", "age": "forty"})

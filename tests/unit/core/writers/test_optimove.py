@@ -151,14 +151,14 @@ def test_optimove_typed_pages_are_converted_a_column_at_a_time():
 
 
 def test_optimove_csv_pages_become_records_without_dicts_and_encode_as_the_rows_would():
-    from airflow_provider_optimizely.core.rest import encode_json
+    from airflow_provider_optimizely.core.json_body import encode_json
     from airflow_provider_optimizely.core.sources import pages_from_csv
 
     text = 'uid,first name,note\n1,Ann,"a, b"\n2,Bob,\n'
     writer = OptimoveWriter(
         FakeOptimove(), connection_uuid="dc", identifier_column="uid", primary_key="user_id"
     )
-    [page] = pages_from_csv(io.StringIO(text))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     ready, rejected = writer.prepare_page(1, page)
     assert (ready.rows, ready.keys, rejected) == ([1, 2], ["1", "2"], [])
     assert not any(isinstance(body, dict) for body in ready.bodies)
@@ -173,9 +173,9 @@ def test_optimove_csv_pages_become_records_without_dicts_and_encode_as_the_rows_
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("uid,v\n1,a\n2\n", (["1", "2"], [{"uid": "1", "v": "a"}, {"uid": "2"}], [])),
+        ("uid,v\n1,a\n2\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "1 fields where the header has 2")])),
         ("uid,v\n1,a\n ,b\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "no identifier: the value is empty")])),
-        ("uid,v\n1,a\n2,b,c\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "3 fields, but the header has 2")])),
+        ("uid,v\n1,a\n2,b,c\n", (["1"], [{"uid": "1", "v": "a"}], [(2, "3 fields where the header has 2")])),
     ],
     ids=["short row", "empty key", "long row"],
 )
@@ -183,7 +183,7 @@ def test_optimove_csv_pages_with_a_row_to_look_at_go_row_by_row(text, expected):
     from airflow_provider_optimizely.core.sources import pages_from_csv
 
     writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid")
-    [page] = pages_from_csv(io.StringIO(text))
+    [page] = pages_from_csv(io.BytesIO(text.encode()))
     ready, rejected = writer.prepare_page(1, page)
     assert (ready.keys, ready.bodies, [(r.row, r.reason) for r in rejected]) == expected
 
@@ -192,6 +192,16 @@ def test_optimove_csv_page_with_a_column_named_as_the_primary_key_keeps_the_row_
     from airflow_provider_optimizely.core.sources import pages_from_csv
 
     writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid", primary_key="id")
-    [page] = pages_from_csv(io.StringIO("uid,id,v\n1,x,a\n"))
+    [page] = pages_from_csv(io.BytesIO(b"uid,id,v\n1,x,a\n"))
     ready, rejected = writer.prepare_page(1, page)
     assert (ready.keys, ready.bodies, rejected) == (["1"], [{"v": "a", "id": "1"}], [])
+
+
+def test_a_value_with_no_json_form_rejects_its_row_by_column_and_the_page_still_goes():
+    """A NaN used to go out as ``null``, which replaced the stored value with nothing."""
+    writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="uid")
+    rows = [{"uid": 1, "score": 1.5}, {"uid": 2, "score": float("nan")}, {"uid": 3, "score": Decimal("2.25")}]
+    ready, rejected = writer.prepare_page(1, Page([dict(row) for row in rows]))
+    assert ready.keys == ["1", "3"]
+    [rejection] = rejected
+    assert (rejection.row, rejection.column) == (2, "score") and "NaN" in rejection.reason

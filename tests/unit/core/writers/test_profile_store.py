@@ -4,6 +4,7 @@ what it sends, what it rejects before sending, what the API refuses."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -146,3 +147,22 @@ def test_delete_takes_the_one_column_of_a_query_whatever_its_name():
     assert writer.prepare(1, {"profile_id": "p9"}).key == "p9"
     with pytest.raises(RowRejected, match="no identifier"):
         writer.prepare(2, {"a": 1, "b": 2})
+
+
+def test_visits_are_never_cut_and_text_properties_keep_their_json_spelling():
+    writer = ProfileStorePutWriter(FakeStore(), identifier_column="id")
+    with pytest.raises(RowRejected, match="Visits is a whole number") as cut:
+        writer.prepare(1, {"id": "p", "Visits": Decimal("3.5")})
+    assert cut.value.column == "Visits"
+    assert writer.prepare(2, {"id": "p", "Visits": Decimal("3")}).body["Visits"] == 3
+    assert writer.prepare(3, {"id": "p", "Name": True}).body["Name"] == "true"
+
+
+@pytest.mark.parametrize("profile_id", [".", ".."])
+def test_an_id_that_would_change_the_route_is_rejected_with_its_row(profile_id):
+    """Deleting profile ``..`` once sent ``DELETE /api/v1.0/profiles/default`` and counted it gone."""
+    with pytest.raises(RowRejected, match="can't be sent as a URL path segment") as put:
+        ProfileStorePutWriter(FakeStore(), identifier_column="id").prepare(1, {"id": profile_id, "Name": "x"})
+    with pytest.raises(RowRejected, match="can't be sent as a URL path segment") as delete:
+        ProfileStoreDeleteWriter(FakeStore()).prepare(2, {"id": profile_id})
+    assert put.value.column == "id" and delete.value.column == "id"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_provider_optimizely.core.csv_validation import Attribute, CheckOptions, check_csv, check_rows
+from airflow_provider_optimizely.core.csv_check import Attribute, CheckOptions, check_csv, check_rows
 from airflow_provider_optimizely.core.pii import SaltedHasher
 
 ATTRIBUTES = {
@@ -52,9 +52,22 @@ def test_a_good_file_passes_and_is_named_by_the_hash_of_its_bytes():
     assert result.columns == HEADER.strip().split(",")
 
 
-def test_customer_id_column_is_found_in_any_case_and_empty_cells_mean_no_value():
-    result, _ = check("CUSTOMERID,ltv,visits,vip\nc1,,,\n")
+def test_customer_id_column_is_found_in_any_case_and_an_empty_string_cell_is_fine():
+    result, _ = check("CUSTOMERID,ltv,category\nc1,1.5,\n")
     assert result.problem_count == 0 and result.rows == 1
+
+
+def test_an_empty_typed_cell_is_refused_by_row_and_column():
+    """API.md §3a: whether an empty cell is a valid long is open; under the strict reading one fails the
+    whole file, so the client refuses it first (the conservative reading, valid under both)."""
+    result, _ = check("customerId,ltv,visits,vip,category\nc1,,,,\nc2,1.5,2,true,\n")
+    assert [(p.row, p.column, p.value) for p in result.problems] == [
+        (2, "ltv", None),
+        (2, "visits", None),
+        (2, "vip", None),
+    ]
+    assert "whether an empty cell is a double is left open" in result.problems[0].message
+    assert (result.rows, result.rows_rejected) == (2, 1)
 
 
 def test_an_unregistered_header_column_is_named_on_row_1():
@@ -78,6 +91,9 @@ def test_a_column_twice_is_refused():
     ("column", "bad", "reason"),
     [
         ("ltv", "ten", "not a double: 'ten'"),
+        ("ltv", "1e5", "not a double: '1e5'"),
+        ("vip", "TRUE", "not a bool (true or false): 'TRUE'"),
+        ("visits", "+3", "not a long: '+3'"),
         ("visits", "3.5", "not a long: '3.5'"),
         ("vip", "yes", "not a bool (true or false): 'yes'"),
         ("last_seen", "2024-01-31 23:59:59", "yyyy-mm-ddThh:mm:ssZ"),
@@ -268,21 +284,25 @@ def test_sql_rows_are_checked_typed_and_written_as_csv():
             datetime(2024, 1, 31, 23, 59, 59, tzinfo=timezone.utc),
             date(2024, 1, 31),
         ),
-        ("c2", None, None, False, None, None),
+        ("c2", 1e20, 2**40, False, datetime(2024, 1, 31), date(2024, 2, 29)),
         (None, 1.0, 1, True, None, None),
-        ("c4", 1.0, 1.5, True, None, None),
+        ("c4", 1.0, 1.5, True, datetime(2024, 1, 31), date(2024, 2, 29)),
+        ("c5", None, 1, True, datetime(2024, 1, 31), date(2024, 2, 29)),
     ]
     output = io.BytesIO()
     columns = ["customerid", "ltv", "visits", "vip", "last_seen", "signup"]
     result = check_rows(columns, rows, CheckOptions(ATTRIBUTES, skip_bad_rows=True), output)
-    assert (result.rows, result.rows_rejected) == (4, 2)
-    assert [(p.row, p.column) for p in result.problems] == [(3, "customerid"), (4, "visits")]
-    assert result.problems[1].value == "1.5"
+    assert (result.rows, result.rows_rejected) == (5, 3)
+    assert [(p.row, p.column, p.value) for p in result.problems] == [
+        (3, "customerid", None),
+        (4, "visits", "1.5"),
+        (5, "ltv", "None"),  # a NULL double: an empty cell, which DCP may refuse (API.md §3a)
+    ]
     text = output.getvalue().decode()
     assert text.splitlines() == [
         "customerid,ltv,visits,vip,last_seen,signup",
-        "c1,10.5,3,true,2024-01-31T23:59:59Z,2024-01-31",
-        "c2,,,false,,",
+        "c1,10.50,3,true,2024-01-31T23:59:59Z,2024-01-31",  # every digit of numeric 10.50
+        "c2,100000000000000000000,1099511627776,false,2024-01-31T00:00:00Z,2024-02-29",
     ]
     assert result.content_hash == hashlib.sha256(output.getvalue()).hexdigest()
 
@@ -299,21 +319,21 @@ def _many_rows(count: int, bad_at: dict[int, str] | None = None) -> str:
 
 
 def _check_in_blocks(text: str, block_bytes: int, monkeypatch, **options):
-    from airflow_provider_optimizely.core import csv_validation
+    from airflow_provider_optimizely.core.csv_check import files
 
-    monkeypatch.setattr(csv_validation, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(files, "BLOCK_BYTES", block_bytes)
     return check(text, **options)
 
 
 @pytest.mark.parametrize("pii_sample_rows", [0, 10_000])
 def test_blocks_read_whole_or_line_by_line_give_the_same_result(monkeypatch, pii_sample_rows):
     bad = {
-        50: "c50,1.5,x,true,,,,shoes\n",
+        50: "c50,1.5,x,true,2024-01-31T23:59:59Z,2024-03-30,1,shoes\n",
         51: "\n",
-        400: 'c400,1.5,1,true,,,,sh"oes\n',
+        400: 'c400,1.5,1,true,2024-01-31T23:59:59Z,2024-03-30,1,sh"oes\n',
         900: "c900,1.5\n",
-        1500: ",1.5,1,true,,,,shoes\n",
-        1999: "c1999,1.5,1,TRUE,2024-02-29T00:00:00Z,2024-02-30,,shoes\n",
+        1500: ",1.5,1,true,2024-01-31T23:59:59Z,2024-03-30,1,shoes\n",
+        1999: "c1999,1.5,1,TRUE,2024-02-29T00:00:00Z,2024-02-30,1,shoes\n",
     }
     text = _many_rows(2000, bad)
     options = {"skip_bad_rows": True, "max_problems": 50, "pii_sample_rows": pii_sample_rows}
@@ -324,7 +344,8 @@ def test_blocks_read_whole_or_line_by_line_give_the_same_result(monkeypatch, pii
         (_line_of(text, "c50,"), "visits"),
         (_line_of(text, "c400,"), "category"),
         (_line_of(text, "c900,"), None),
-        (_line_of(text, ",1.5,1,true,,,,shoes"), "customerId"),
+        (_line_of(text, ",1.5,1,true,2024-01-31T23:59:59Z"), "customerId"),
+        (_line_of(text, "c1999,"), "vip"),
         (_line_of(text, "c1999,"), "signup"),
     ]
     assert (one_block.rows, one_block.rows_rejected) == (2000 - 1, 5)  # the blank line is not a row
@@ -335,7 +356,7 @@ def _line_of(text: str, start: str) -> int:
 
 
 def test_a_bad_value_past_the_personal_data_sample_is_named_in_a_block_read_whole(monkeypatch):
-    text = _many_rows(3000, {2990: "c2990,1.5,1,true,2024-13-01T00:00:00Z,,,shoes\n"})
+    text = _many_rows(3000, {2990: "c2990,1.5,1,true,2024-13-01T00:00:00Z,2024-03-30,1,shoes\n"})
     result, _ = _check_in_blocks(text, 4096, monkeypatch, pii_sample_rows=10)
     problem = only_problem(result)
     found = (problem.row, problem.column, problem.value)
@@ -344,7 +365,59 @@ def test_a_bad_value_past_the_personal_data_sample_is_named_in_a_block_read_whol
 
 
 def test_an_email_past_the_personal_data_sample_is_found_in_a_block_read_whole(monkeypatch):
-    text = _many_rows(3000, {2500: "c2500,1.5,1,true,,,,ann@example.com\n"})
+    text = _many_rows(3000, {2500: "c2500,1.5,1,true,2024-01-31T23:59:59Z,2024-03-30,1,ann@example.com\n"})
     result, _ = _check_in_blocks(text, 4096, monkeypatch, pii_sample_rows=10)
     problem = only_problem(result)
     assert problem.column == "category" and result.file_refused
+
+
+def test_a_header_only_file_is_refused_with_nothing_to_upload():
+    """Issue 10 #14: a header-only file was uploaded as a 0-row file."""
+    for text in (HEADER, HEADER.strip(), HEADER + "\n\n"):
+        result, _ = check(text)
+        assert result.file_refused and not result.uploadable(skip_bad_rows=True)
+        assert "has a header and no rows: there is nothing to upload" in only_problem(result).message
+
+
+def test_a_whitespace_only_header_is_refused():
+    result, _ = check(" \nc1\n")
+    assert result.file_refused
+    assert "the header has no customerId column" in result.describe_problems()
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1 << 18])
+def test_a_nul_byte_is_named_by_row_and_column_and_the_row_refused(monkeypatch, block_bytes):
+    """Issue 10 #14: NUL bytes passed through."""
+    text = "customerId,category\nc1,shoes\nc2,sh\x00oes\nc3,hats\n"
+    result, _ = _check_in_blocks(text, block_bytes, monkeypatch)
+    problem = only_problem(result)
+    assert (problem.row, problem.column, problem.message) == (3, "category", "the value holds a NUL byte")
+    assert (result.rows, result.rows_rejected) == (3, 1)
+
+
+def test_a_cell_over_the_csv_modules_default_limit_is_checked_like_any(monkeypatch):
+    """Issue 10 #4: a cell over 128 KiB ended the check with ``field larger than field limit``."""
+    big = "x" * 300_000
+    text = f'customerId,category,ltv\nc1,"{big}",1.5\nc2,{big},2\nc3,"a\n{big}",ten\n'
+    result, _ = _check_in_blocks(text, 4096, monkeypatch)
+    problem = only_problem(result)
+    assert (problem.row, problem.column, problem.value) == (5, "ltv", "ten")
+    assert result.rows == 3
+
+
+def test_a_quoted_value_spanning_blocks_keeps_its_line_numbers(monkeypatch):
+    rows = "".join(f'c{i},"line {i}\nmore, ""quoted""",{i}.5\n' for i in range(300))
+    text = "customerId,category,ltv\n" + rows + "c300,plain,bad\n"
+    for block_bytes in (50, 997, 1 << 18):
+        result, _ = _check_in_blocks(text, block_bytes, monkeypatch)
+        problem = only_problem(result)
+        assert (problem.row, problem.column) == (2 + 2 * 300, "ltv"), block_bytes
+        assert result.rows == 301 and result.content_hash == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_quote_after_a_skipped_space_is_read_as_dcps_example_writes_it(monkeypatch):
+    """Seed 000 writes ``"CustomerId1", "John Doe", "Height: 6'1\"\"\""``: a space after the comma."""
+    text = 'customerId,category,ltv\n"c1", "John Doe", 1.5\n"c2", "Height: 6\'1""", 2\n'
+    for block_bytes in (16, 1 << 18):
+        result, _ = _check_in_blocks(text, block_bytes, monkeypatch)
+        assert result.problem_count == 0 and result.rows == 2, result.describe_problems()
