@@ -54,6 +54,7 @@ SOURCE_TEMPLATE_FIELDS: tuple[str, ...] = (
 STATE_TEMPLATE_FIELDS: tuple[str, ...] = (
     "sync_id",
     "state_store",
+    "state_store_conn_id",
     "incremental",
     "full_refresh",
     "dry_run_only",

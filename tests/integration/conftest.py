@@ -72,7 +72,8 @@ def run_dag(airflow_db: str) -> Callable[..., DagRunResult]:
         dag = _load_dag(dag_id)
         kwargs: dict[str, Any] = {"run_conf": conf}
         if logical_date is not None:
-            kwargs["logical_date"] = logical_date
+            # The run id is made of run_after: the same date gives the same run (a retry of it).
+            kwargs["logical_date"] = kwargs["run_after"] = logical_date
         run = dag.test(**kwargs)
         tis = run.get_task_instances()
         return DagRunResult(
