@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
+from airflow.sdk import BaseHook, ObjectStoragePath
 from airflow.sdk.configuration import conf
 
 from airflow_provider_optimizely.core.sync_state import StateStore
@@ -39,9 +39,11 @@ def open_state_store(uri: str | None, conn_id: str | None) -> StateStore:
     location = state_store_uri(uri)
     if "://" not in location or location.startswith("file://"):
         return StateStore.from_uri(location)
-    path = ObjectStoragePath(
-        location, conn_id=conn_id or conf.get(SECTION, "sync_state_conn_id", fallback=None)
-    )
+    conn_id = conn_id or conf.get(SECTION, "sync_state_conn_id", fallback=None)
+    if conn_id:
+        # A connection id that names nothing would leave the store to the environment's credentials.
+        BaseHook.get_connection(conn_id)
+    path = ObjectStoragePath(location, conn_id=conn_id)
     return StateStore(path.fs, path.path)
 
 
