@@ -146,6 +146,34 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
 ]
 
 
+# The [optimizely] section of airflow.cfg (AIRFLOW__OPTIMIZELY__*), read by the row-sync operators.
+_CONFIG: dict[str, Any] = {
+    "optimizely": {
+        "description": "Settings of airflow-provider-optimizely.",
+        "options": {
+            "sync_state_uri": {
+                "description": (
+                    "Where incremental syncs keep their state when an operator names no state_store: a "
+                    "folder, or an object-storage URI (s3://bucket/prefix) that every worker can reach. "
+                    "Default: the folder optimizely_sync_state in the Airflow home."
+                ),
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "s3://my-bucket/airflow/optimizely-sync-state",
+                "default": None,
+            },
+            "sync_state_conn_id": {
+                "description": "The connection of an object-storage sync_state_uri (its credentials).",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "aws_default",
+                "default": None,
+            },
+        },
+    }
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """What Airflow's ProvidersManager reads: the hooks, connection types and their forms, as data."""
     return {
@@ -186,4 +214,5 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [{"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.sensors.dcp"]}],
         "triggers": [{"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.triggers.dcp"]}],
+        "config": _CONFIG,
     }
