@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,6 +73,8 @@ class RunReport:
     stopped_by: str | None = None
     # What the sync state made of the rows (``KeyRun.summary()``), for an incremental sync.
     sync_state: dict[str, Any] | None = None
+    # ``i/n`` when this run is one partition of a sync (``core.partitions``).
+    partition: str | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rows_rejected += 1
@@ -88,6 +90,7 @@ class RunReport:
             "operation": self.operation,
             "api": self.api,
             "target": self.target,
+            "partition": self.partition,
             "rows_read": self.rows_read,
             "rows_sent": self.rows_sent,
             "rows_succeeded": self.rows_succeeded,
@@ -147,6 +150,39 @@ class RunReport:
         lines += [f"| {name} | {str(value).replace('|', '/')} |" for name, value in rows]
         lines += [f"| rejected | {r.describe().replace('|', '/')} |" for r in self.rejected_rows[:5]]
         return "\n".join(lines)
+
+
+def summarize(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report for the runs of a partitioned sync (their ``as_dict()``): counts added up, the slowest
+    partition's duration, the first rejected rows, what stopped any of them."""
+    if not reports:
+        raise ValueError("no run reports to summarize")
+    added = ("rows_read", "rows_sent", "rows_succeeded", "rows_rejected")
+    summary: dict[str, Any] = {
+        "operation": reports[0]["operation"],
+        "api": reports[0]["api"],
+        "target": reports[0]["target"],
+        "partitions": len(reports),
+        **{name: sum(int(r[name]) for r in reports) for name in added},
+    }
+    requests: Counter[str] = Counter()
+    details: Counter[str] = Counter()
+    classified: Counter[str] = Counter()
+    for report in reports:
+        requests.update(report["requests"])
+        details.update(report["details"])
+        classified.update((report.get("sync_state") or {}).get("classified") or {})
+    summary["requests"] = {**dict(requests), "throttled_seconds": round(requests["throttled_seconds"], 3)}
+    summary["details"] = dict(details)
+    summary["classified"] = dict(classified)
+    summary["rejected_rows"] = [row for report in reports for row in report["rejected_rows"]][
+        :DEFAULT_REJECTS_KEPT
+    ]
+    summary["duration_seconds"] = max(float(r["duration_seconds"]) for r in reports)
+    summary["stopped"] = [
+        r["stopped"] | {"partition": r.get("partition")} for r in reports if r.get("stopped")
+    ]
+    return summary
 
 
 # -- the reject limit -----------------------------------------------------------------------------------

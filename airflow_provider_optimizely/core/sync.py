@@ -33,6 +33,7 @@ import numpy as np
 
 from airflow_provider_optimizely.core.batching import BoundedPool
 from airflow_provider_optimizely.core.errors import TerminalError
+from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import (
     DEFAULT_REJECTS_KEPT,
     Log,
@@ -252,6 +253,7 @@ def run_sync(
     *,
     report: RunReport | None = None,
     changes: ChangeTracking | None = None,
+    partition: Partition | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     max_rejected: Any = 0,
     rejects_kept: int = DEFAULT_REJECTS_KEPT,
@@ -266,7 +268,8 @@ def run_sync(
     that is not about a row leaves it with ``stopped_by`` set. ``request_stats`` gives the REST client's
     counters for the report: those of a client used for this run alone, so that they count its setup
     reads (the attributes, the schema) too. With ``changes``, only the items it selects are sent, and
-    every answered batch is recorded with it.
+    every answered batch is recorded with it. With ``partition``, only the rows of that partition are
+    sent and counted (row numbers still count every row of the source).
     """
     limit = RejectLimit.parse(max_rejected)
     logger = logger or log
@@ -292,7 +295,7 @@ def run_sync(
 
     try:
         with BoundedPool[tuple[Batch, BatchResult]](max_concurrency, on_done) as pool:
-            _pump(pages, writer, report, pool, progress, changes)
+            _pump(pages, writer, report, pool, progress, changes, partition)
     except BaseException as exc:
         finish()
         report.stopped_by = describe_stop(exc)
@@ -303,6 +306,14 @@ def run_sync(
     if report.rows_rejected and limit.exceeded_by(report.rows_rejected, report.rows_read):
         raise TooManyRejectedRows(report, limit)
     return report
+
+
+def _owned(partition: Partition, ready: Batch, rejected: list[Rejection]) -> tuple[Batch, list[Rejection]]:
+    """The items and rejections of ``partition``'s keys (a row with no key is the first partition's)."""
+    owned = [index for index, key in enumerate(ready.keys) if partition.owns(key)]
+    if len(owned) != len(ready):
+        ready = ready.subset(owned)
+    return ready, [rejection for rejection in rejected if partition.owns(rejection.key)]
 
 
 def describe_stop(exc: BaseException) -> str:
@@ -329,6 +340,7 @@ def _pump(
     pool: BoundedPool[tuple[Batch, BatchResult]],
     progress: ProgressLog | None,
     changes: ChangeTracking | None,
+    partition: Partition | None,
 ) -> None:
     size = writer.batch_size
     held: Batch | None = None
@@ -353,13 +365,19 @@ def _pump(
 
     pending = Batch()
     columns_checked = False
+    position = 0  # rows of the source so far, every partition's
     for page in pages:
         if not columns_checked:
             writer.check_columns(columns_of(page))
             columns_checked = True
-        first_row = report.rows_read + 1
-        report.rows_read += len(page)
+        first_row = position + 1
+        position += len(page)
         ready, rejected = writer.prepare_page(first_row, page)
+        if partition is not None:
+            ready, rejected = _owned(partition, ready, rejected)
+            report.rows_read += len(ready) + len(rejected)
+        else:
+            report.rows_read += len(page)
         for rejection in rejected:
             report.reject(rejection)
         if changes is not None:

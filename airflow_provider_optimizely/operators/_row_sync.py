@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.incremental import change_tracking, close
+from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import (
     DEFAULT_PROGRESS_INTERVAL,
     DEFAULT_REJECTS_KEPT,
@@ -52,6 +53,7 @@ SOURCE_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 #: Templated sync-state arguments.
 STATE_TEMPLATE_FIELDS: tuple[str, ...] = (
+    "partition",
     "sync_id",
     "state_store",
     "state_store_conn_id",
@@ -116,6 +118,11 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         default the setting ``[optimizely] sync_state_uri``, else ``optimizely_sync_state`` in the Airflow
         home. Workers on several hosts need a shared one.
     :param state_store_conn_id: the connection of an object-storage ``state_store``.
+    :param partition: ``"i/n"``: this task sends only the keys of partition ``i`` of ``n`` (a hash of the
+        key, ``core.partitions``), with a sync state of its own, so that one sync runs as ``n`` mapped
+        tasks (``.partial(...).expand(partition=[f"{i}/8" for i in range(8)])``). A SQL source may read
+        only its partition with ``core.partitions.Partition.sql_predicate``; the reports add up with
+        ``core.report.summarize``.
     """
 
     template_fields: Sequence[str] = (
@@ -156,9 +163,12 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         sync_id: str | None = None,
         state_store: str | None = None,
         state_store_conn_id: str | None = None,
+        partition: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if partition is not None and "{{" not in str(partition):
+            Partition.parse(partition)
         if count_sources(sql, path, rows) != 1:
             raise ValueError(f"{type(self).__name__}: give exactly one of sql, path or rows")
         if sql is not None and not sql_conn_id:
@@ -185,6 +195,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         self.sync_id = sync_id
         self.state_store = state_store
         self.state_store_conn_id = state_store_conn_id
+        self.partition = partition
 
     @abstractmethod
     def build_writer(self, hook: HookT) -> Writer:
@@ -195,14 +206,16 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
 
     def execute(self, context: Context) -> dict[str, Any]:
         parse_reject_limit(self.max_rejected)
+        partition = None if self.partition in (None, "") else Partition.parse(self.partition)
         report = RunReport(
             operation=self.operation,
             api=self.hook_class.api_name,
             rejects_kept=self.rejected_rows_in_report,
+            partition=None if partition is None else str(partition),
         )
         started = time.monotonic()
         try:
-            self._run(report, context)
+            self._run(report, context, partition)
         except BaseException as exc:
             if report.stopped_by is None and not isinstance(exc, TooManyRejectedRows):
                 # It ended before run_sync began (the connection, the target's schema, the source).
@@ -216,7 +229,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         self._leave(context, report)
         return report.as_dict()
 
-    def _run(self, report: RunReport, context: Context) -> None:
+    def _run(self, report: RunReport, context: Context, partition: Partition | None) -> None:
         hook = self.hook
         # One pooled connection per sending thread, so that no thread waits on the pool.
         concurrency = concurrency_of(self.max_concurrency)
@@ -225,7 +238,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         try:
             writer = self.build_writer(hook)
             run = self.begin_state(writer, hook, context)
-            self._sync(writer, hook, report, run, concurrency)
+            self._sync(writer, hook, report, run, concurrency, partition)
         except TooManyRejectedRows:
             self._end(run, report, commit=True)  # the rejected rows are carried over to the next run
             raise
@@ -247,6 +260,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         report: RunReport,
         run: KeyRun | IntervalRun | None,
         concurrency: int,
+        partition: Partition | None,
     ) -> None:
         with open_rows(
             sql=self.sql,
@@ -264,6 +278,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 writer,
                 report=report,
                 changes=None if run is None else change_tracking(run, marks_dispatch=writer.batch_size > 1),
+                partition=partition,
                 max_concurrency=concurrency,
                 max_rejected=self.max_rejected,
                 progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
@@ -277,7 +292,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         if ti is None:
             return None
         dry_run = as_bool(self.dry_run_only, "dry_run")
-        sync_id = self.sync_id or default_sync_id(ti, writer.target)
+        sync_id = self.sync_id or default_sync_id(ti, writer.target, self.partition)
         state = self.state_of(sync_id)
         signature = {**writer.signature, "conn_id": self.conn_id, "endpoint": hook.base_url}
         run = state.begin_run(

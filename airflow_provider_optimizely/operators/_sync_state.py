@@ -47,10 +47,16 @@ def open_state_store(uri: str | None, conn_id: str | None) -> StateStore:
     return StateStore(path.fs, path.path)
 
 
-def default_sync_id(ti: Any, target: str | None) -> str:
-    mapped = ti.map_index is not None and ti.map_index >= 0
-    parts = [ti.dag_id, ti.task_id, *([str(ti.map_index)] if mapped else []), target or "target"]
-    return ".".join(parts)
+def default_sync_id(ti: Any, target: str | None, partition: str | None = None) -> str:
+    """DAG, task, target; and the partition (``i/n``) or else the map index of a mapped task: each
+    partition keeps a state of its own, whichever task instance runs it."""
+    if partition:
+        which = [f"partition-{str(partition).replace('/', '-of-')}"]
+    elif ti.map_index is not None and ti.map_index >= 0:
+        which = [str(ti.map_index)]
+    else:
+        which = []
+    return ".".join([ti.dag_id, ti.task_id, *which, target or "target"])
 
 
 def run_key(ti: Any) -> str:

@@ -255,7 +255,9 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
             self.log.info("this run has no data interval (no logical date): its events are sent as they are")
             return None
         force = as_bool(self.force, "force")
-        run = self.state_of(self.sync_id or default_sync_id(ti, writer.target)).begin_interval(
+        run = self.state_of(
+            self.sync_id or default_sync_id(ti, writer.target, self.partition)
+        ).begin_interval(
             start.isoformat(),
             end.isoformat(),
             force=force,

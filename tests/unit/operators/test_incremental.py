@@ -136,3 +136,20 @@ def test_a_retry_of_a_run_whose_attempt_died_sends_only_what_had_no_answer():
     state = retried["sync_state"]
     assert state["resumed"] is True and state["acknowledged_before"] == 1500
     assert state["classified"]["acknowledged"] == 1500
+
+
+def test_partitions_send_every_row_once_and_keep_their_own_state():
+    from airflow_provider_optimizely.core.report import summarize
+
+    hook = Odp()
+    source = rows(1000)
+    reports, sent = [], []
+    for index in range(4):
+        reports.append(sync(hook, source, partition=f"{index}/4"))
+        sent += hook.sent
+    assert sorted(sent) == sorted(r["email"] for r in source)  # each row by exactly one partition
+    summary = summarize(reports)
+    assert summary["rows_read"] == summary["rows_sent"] == 1000 and summary["partitions"] == 4
+    again = sync(hook, rows(1000, changed={7: 1}), partition="2/4")
+    assert hook.sent in ([], ["u7@x.io"])  # only its own partition's change, if u7 is its
+    assert again["partition"] == "2/4" and again["sync_state"]["full"] is False
