@@ -147,8 +147,8 @@ class ScriptedServer:
 
 
 class FixedWindowLimit:
-    """A server-side rate limit as API.md §3 describes it: ``limit`` requests per window of ``window``
-    whole seconds, announced in ``X-RateLimit-*``; past it, 429 with ``Retry-After``."""
+    """A server-side rate limit as docs/api-contract.md §3 describes it: ``limit`` requests per window of
+    ``window`` whole seconds, announced in ``X-RateLimit-*``; past it, 429 with ``Retry-After``."""
 
     def __init__(self, limit: int, window: int = 1, answer: Reply | None = None) -> None:
         self.limit = limit
@@ -191,7 +191,7 @@ class FixedWindowLimit:
 
 
 def paged_list(items: list[Any], base_url: str) -> Handler:
-    """A handler serving ``items`` in pages with ``Link: <...>; rel="next"`` as API.md §3 says."""
+    """A handler serving ``items`` in pages with ``Link: <...>; rel="next"`` (docs/api-contract.md §3)."""
 
     def handler(request: Received) -> Reply:
         per_page = int(request.query.get("per_page", ["25"])[0])

@@ -1,8 +1,8 @@
 """Byte streams that hash and count what passes through them, so one read of a file also names it.
 
-A bulk-upload file is named after the SHA-256 of the bytes uploaded (API.md §4.4: a new upload never reuses
-a name). Reading or writing it through these wrappers computes that hash in the same pass as validation,
-and stops a file at the size limit before it grows further.
+A bulk-upload file is named after the SHA-256 of the bytes uploaded (docs/api-contract.md §4.4: a new
+upload never reuses a name). Reading or writing it through these wrappers computes that hash in the same
+pass as validation, and stops a file at the size limit before it grows further.
 """
 
 from __future__ import annotations

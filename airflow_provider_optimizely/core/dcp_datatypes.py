@@ -1,4 +1,4 @@
-"""The DCP attribute datatypes and formats (API.md §4.2), each rule written once.
+"""The DCP attribute datatypes and formats (docs/api-contract.md §4.2), each rule written once.
 
 Every place that decides whether a value fits a DCP attribute reads the table below: the profile-write
 validators (``core.validation``), the bulk-upload check (``core.csv_check``) and schema inference

@@ -1,4 +1,4 @@
-"""Personal data in DCP files: recognise it, and hash the columns a user names (API.md §4.4).
+"""Personal data in DCP files: recognise it, and hash the columns a user names (docs/api-contract.md §4.4).
 
 The DCP terms forbid personally identifiable data (names, email addresses, phone numbers, social security
 numbers). A bulk upload refuses a column that looks like one, by its name or by its values, unless the user

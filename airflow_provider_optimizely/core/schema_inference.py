@@ -1,4 +1,4 @@
-"""Warehouse column types to DCP attribute datatypes and ODP field types (API.md §4.2, §5).
+"""Warehouse column types to DCP attribute datatypes and ODP field types (docs/api-contract.md §4.2, §5).
 
 Airflow-free: it takes column names and type names as a database reports them (SQLAlchemy's inspector,
 ``information_schema``, SQLite's declared types) and decides what each column becomes in the API. A type

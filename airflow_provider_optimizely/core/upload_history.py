@@ -1,8 +1,8 @@
 """Has DCP processed our bulk-upload files? One rule for the sensor's poke, its trigger and its resumption.
 
-Upload History (API.md §4.6) lists files newest first with a ``status`` of ``pending``, ``processing``,
-``processed`` or ``failed``. The files we wait for are named by S3 key (or bare file name); the newest
-entry that names one is its state. The verdict:
+Upload History (docs/api-contract.md §4.6) lists files newest first with a ``status`` of ``pending``,
+``processing``, ``processed`` or ``failed``. The files we wait for are named by S3 key (or bare file
+name); the newest entry that names one is its state. The verdict:
 
 - ``failed``: some file is ``failed`` (refused whole), or the rows refused across ``processed`` files
   exceed ``max_rejected`` (a count, or a fraction of the rows: ``core.report.RejectLimit``);

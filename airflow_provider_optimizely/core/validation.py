@@ -1,5 +1,5 @@
 """Per-value checks of a profile write against its registered attributes: DCP datatypes and formats, ODP
-field types (API.md §4.2, §5).
+field types (docs/api-contract.md §4.2, §5).
 
 A validator takes one value: Python-typed from SQL (``int``, ``float``, ``Decimal``, ``bool``, ``date``,
 ``datetime``, ``bytes``...), JSON-typed from JSON Lines, or text from a CSV cell; it returns the *wire

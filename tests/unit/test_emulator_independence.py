@@ -1,4 +1,4 @@
-"""The emulator and the client follow API.md each on its own: neither imports the other.
+"""The emulator and the client follow docs/api-contract.md each on its own: neither imports the other.
 
 A rule written once and used on both sides would test nothing, so this reads every import statement.
 """

@@ -1,4 +1,4 @@
-"""The check of a DCP bulk-upload file (API.md §4.4), streamed in one pass at flat memory.
+"""The check of a DCP bulk-upload file (docs/api-contract.md §4.4), streamed in one pass at flat memory.
 
 One pass checks everything DCP would refuse, so that nothing is uploaded that DCP would fail:
 

@@ -1,4 +1,5 @@
-"""The header of a bulk-upload file against the table's attributes (API.md §4.4): what each column is.
+"""The header of a bulk-upload file against the table's attributes (docs/api-contract.md §4.4): what each
+column is.
 
 Every column must be a live registered attribute, or ``customerId`` (in any case); none twice. A column
 whose name says it holds personal data is refused unless it is hashed, and a hashed column must be a

@@ -1,4 +1,4 @@
-"""DCP writer: one ``POST customer_profile/{svc}/{table}/{customerId}`` a profile (API.md §4.3).
+"""DCP writer: one ``POST customer_profile/{svc}/{table}/{customerId}`` a profile (docs/api-contract.md §4.3).
 
 Values are checked against the table's registered (not archived) attributes first: DCP refuses the whole
 write for one unknown attribute or ill-typed value, so a bad value is reported by row and column and the

@@ -1,4 +1,5 @@
-"""ODP writers: profiles to ``POST /profiles`` and events to ``POST /events``, 500 a request (API.md §5).
+"""ODP writers: profiles to ``POST /profiles`` and events to ``POST /events``, 500 a request
+(docs/api-contract.md §5).
 
 Profile attributes are checked against the fields of the ``customers`` schema object before sending, so a
 bad value is reported with its row and column and the batch goes without it. What ODP itself refuses

@@ -1,4 +1,5 @@
-"""Optimove writer: ``upload_data`` in requests of up to 5000 records under one ``batch_uuid`` (API.md §7).
+"""Optimove writer: ``upload_data`` in requests of up to 5000 records under one ``batch_uuid``
+(docs/api-contract.md §7).
 
 Optimove replaces each stored record whole: a field not sent is removed. So records go out whole: every
 column of the row (renamed by the mapping, ``None`` sent as ``null``). A mapping that leaves columns out

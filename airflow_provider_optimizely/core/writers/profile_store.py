@@ -1,4 +1,5 @@
-"""Profile Store writers: ``PUT api/v1.0/profiles/{id}`` a profile, ``DELETE .../{scope}/{id}`` (API.md §6).
+"""Profile Store writers: ``PUT api/v1.0/profiles/{id}`` a profile, ``DELETE .../{scope}/{id}``
+(docs/api-contract.md §6).
 
 A row's columns map to the profile's properties (``Name``, ``DeviceIds``, ``Visits``, ``FirstSeen``,
 ``LastSeen``, ``ProfileManager``, ``ContactInformation``, ``Info``, ``Payload``) or into ``Info``/``Payload``

@@ -58,8 +58,8 @@ def test_customer_id_column_is_found_in_any_case_and_an_empty_string_cell_is_fin
 
 
 def test_an_empty_typed_cell_is_refused_by_row_and_column():
-    """API.md §3a: whether an empty cell is a valid long is open; under the strict reading one fails the
-    whole file, so the client refuses it first (the conservative reading, valid under both)."""
+    """docs/api-contract.md §3a: whether an empty cell is a valid long is open; under the strict reading one
+    fails the whole file, so the client refuses it first (the conservative reading, valid under both)."""
     result, _ = check("customerId,ltv,visits,vip,category\nc1,,,,\nc2,1.5,2,true,\n")
     assert [(p.row, p.column, p.value) for p in result.problems] == [
         (2, "ltv", None),
@@ -296,7 +296,7 @@ def test_sql_rows_are_checked_typed_and_written_as_csv():
     assert [(p.row, p.column, p.value) for p in result.problems] == [
         (3, "customerid", None),
         (4, "visits", "1.5"),
-        (5, "ltv", "None"),  # a NULL double: an empty cell, which DCP may refuse (API.md §3a)
+        (5, "ltv", "None"),  # a NULL double: an empty cell, which DCP may refuse (docs/api-contract.md §3a)
     ]
     text = output.getvalue().decode()
     assert text.splitlines() == [

@@ -1,4 +1,5 @@
-"""The DCP datatype rules, each written once: the client's conservative readings (seed 000, API.md §3a)."""
+"""The DCP datatype rules, each written once: the client's conservative readings (seed 000,
+docs/api-contract.md §3a)."""
 
 from __future__ import annotations
 
