@@ -35,3 +35,14 @@ def _sync_state_of_its_own(tmp_path_factory, monkeypatch):
     """Each test's incremental syncs keep their state in a folder of its own: a state another test left
     would make a sync send nothing to an emulator that was reset since."""
     monkeypatch.setenv("AIRFLOW__OPTIMIZELY__SYNC_STATE_URI", str(tmp_path_factory.mktemp("sync-state")))
+
+
+# This suite's short names for the plugin's fixtures (a user's suite may call them what it likes).
+@pytest.fixture
+def emulator(optimizely_emulator):
+    return optimizely_emulator
+
+
+@pytest.fixture
+def emulator_connections(optimizely_emulator_connections):
+    return optimizely_emulator_connections

@@ -2,7 +2,7 @@
 
 ``airflow_cluster`` starts ``scripts.cluster`` (an api-server, a scheduler, a DAG processor, a triggerer
 and two Celery workers, each its own process) on loopback, with ``tests/cluster/dags`` as its DAG
-bundle and the session's emulator (``run_emulator()`` through the ``optimizely_emulator`` fixture) as
+bundle and the session's emulator (``run_emulator()`` through the ``optimizely_emulator_session`` fixture) as
 the target of the four default connections. It is stopped, and its database dropped, at the end of the
 session, or by its watchdog if this process dies first.
 """
@@ -36,14 +36,14 @@ def cluster_extra_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def airflow_cluster(
-    optimizely_emulator: EmulatorHandle,
+    optimizely_emulator_session: EmulatorHandle,
     cluster_extra_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalCluster]:
     settings = ClusterSettings(
         folder=tmp_path_factory.mktemp("airflow-cluster"),
         dag_folders=(CLUSTER_DAGS,),
-        extra_env={**optimizely_emulator.airflow_env(), **cluster_extra_env},
+        extra_env={**optimizely_emulator_session.airflow_env(), **cluster_extra_env},
     )
     cluster = LocalCluster(settings, echo=_echo)
     began = time.monotonic()

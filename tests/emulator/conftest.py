@@ -1,6 +1,6 @@
 """DCP helpers for the emulator tests: a session with the token, and a service with one table.
 
-The ``emulator`` fixture itself comes from the package's pytest plugin (``emulator/pytest_plugin.py``).
+The ``emulator`` fixture is tests/conftest.py's short name for the plugin's ``optimizely_emulator``.
 """
 
 from __future__ import annotations

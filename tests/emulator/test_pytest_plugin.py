@@ -69,3 +69,18 @@ def test_importing_the_plugin_loads_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_every_fixture_of_the_plugin_is_named_so_that_no_user_suite_clashes_with_it():
+    from airflow_provider_optimizely.emulator import pytest_plugin
+
+    fixtures = [
+        name
+        for name, value in vars(pytest_plugin).items()
+        if hasattr(value, "_fixture_function_marker") or type(value).__name__ == "FixtureFunctionDefinition"
+    ]
+    assert sorted(fixtures) == [
+        "optimizely_emulator",
+        "optimizely_emulator_connections",
+        "optimizely_emulator_session",
+    ]
