@@ -19,12 +19,17 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from airflow_provider_optimizely.operators.odp import OptimizelyOdpSendEventsOperator
 
 # Day boundaries as dates ('2026-03-02'): portable SQL that compares right with a TIMESTAMP column and
-# with ISO 8601 text (SQLite), whatever the database's own timestamp literal syntax.
+# with ISO 8601 text (SQLite), whatever the database's own timestamp literal syntax. A run triggered by
+# hand without a logical date (`airflow dags trigger`, the REST API, the UI's default) has no data
+# interval: it sends the last whole day before it was triggered.
 DAY_OF_EVENTS = """
+{%- set manual = data_interval_end is not defined or not data_interval_end -%}
+{%- set end = (dag_run.run_after if manual else data_interval_end) | ds -%}
+{%- set start = macros.ds_add(end, -1) if manual else data_interval_start | ds -%}
 SELECT event_type, action, customer_id, email, product_id, quantity, price, occurred_at
 FROM {{ params.events_table }}
-WHERE occurred_at >= '{{ data_interval_start | ds }}'
-  AND occurred_at < '{{ data_interval_end | ds }}'
+WHERE occurred_at >= '{{ start }}'
+  AND occurred_at < '{{ end }}'
 ORDER BY occurred_at
 """
 

@@ -18,14 +18,19 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from airflow_provider_optimizely.operators.profile_store import OptimizelyProfileStoreDeleteProfilesOperator
 
-# Both statements pick the same requests: pending ones made before the end of the run's interval.
+# Both statements pick the same requests: pending ones made before the end of the run's interval (or, for a
+# run triggered by hand without a logical date, which has no interval, before the day it was triggered).
 PENDING_PROFILES = """
+{%- set cutoff = (data_interval_end if data_interval_end is defined and data_interval_end
+                  else dag_run.run_after) | ds %}
 SELECT DISTINCT profile_id FROM {{ params.requests_table }}
-WHERE processed_at IS NULL AND requested_at < '{{ data_interval_end | ds }}'
+WHERE processed_at IS NULL AND requested_at < '{{ cutoff }}'
 """
 MARK_PROCESSED = """
+{%- set cutoff = (data_interval_end if data_interval_end is defined and data_interval_end
+                  else dag_run.run_after) | ds %}
 UPDATE {{ params.requests_table }} SET processed_at = CURRENT_TIMESTAMP
-WHERE processed_at IS NULL AND requested_at < '{{ data_interval_end | ds }}'
+WHERE processed_at IS NULL AND requested_at < '{{ cutoff }}'
 """
 
 with DAG(

@@ -168,8 +168,8 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
             identifier_columns={"email": "email"},
         )
 
-    A run triggered by hand (no logical date) has no data interval: those templates then render as
-    ``None``; use a timetable with intervals and trigger runs with a logical date.
+    A run triggered by hand without a logical date has no data interval: ``data_interval_start`` is then
+    undefined in templates (``example_odp_daily_events`` shows a fallback to the day before it ran).
 
     Each interval is sent once: the sync state records an interval whose events were all answered, and
     a later run of the same interval sends nothing and says so (``force=True`` sends it again; a

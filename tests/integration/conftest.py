@@ -68,10 +68,15 @@ def _return_values(run) -> dict[str, Any]:
 def run_dag(airflow_db: str) -> Callable[..., DagRunResult]:
     """Run one DAG of ``example_dags/`` or ``tests/integration/dags/`` in this process with ``dag.test()``."""
 
-    def run(dag_id: str, *, conf: dict[str, Any] | None = None, logical_date=None) -> DagRunResult:
+    def run(
+        dag_id: str, *, conf: dict[str, Any] | None = None, logical_date=None, manual: bool = False
+    ) -> DagRunResult:
+        """``manual``: a run triggered by hand without a logical date (so without a data interval)."""
         dag = _load_dag(dag_id)
         kwargs: dict[str, Any] = {"run_conf": conf}
-        if logical_date is not None:
+        if manual:
+            kwargs["logical_date"] = None
+        elif logical_date is not None:
             # The run id is made of run_after: the same date gives the same run (a retry of it).
             kwargs["logical_date"] = kwargs["run_after"] = logical_date
         run = dag.test(**kwargs)

@@ -185,6 +185,28 @@ def test_example_odp_daily_events_sends_its_day_once(run_dag, emulator, emulator
     assert (report["rows_read"], report["rows_succeeded"]) == (3, 3)
 
 
+def test_example_odp_daily_events_runs_when_triggered_by_hand_without_a_logical_date(
+    run_dag, emulator, emulator_connections, warehouse
+):
+    """Such a run has no data interval: it sends the last whole day before it ran, keeping no state."""
+    now = datetime.datetime.now(UTC)
+    yesterday = (now - datetime.timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    rows = [
+        ("order", "buy", f"c{n}", f"c{n}@x.io", "sku", 1, Decimal("1.00"), moment)
+        for n, moment in enumerate([yesterday, now - datetime.timedelta(days=3)])
+    ]
+    events = warehouse.create(
+        "events",
+        "event_type TEXT, action TEXT, customer_id TEXT, email TEXT, product_id TEXT, quantity INTEGER, "
+        "price NUMERIC(8, 2), occurred_at TIMESTAMP WITH TIME ZONE",
+        rows,
+    )
+    result = run_dag("example_odp_daily_events", conf={"events_table": events}, manual=True)
+    result.assert_success()
+    assert [e["identifiers"]["customer_id"] for e in emulator.state("odp")["events"]] == ["c0"]
+    assert result.xcoms["send_events"]["sync_state"] is None
+
+
 # -- example_profile_store_deletions --------------------------------------------------------------------
 
 
