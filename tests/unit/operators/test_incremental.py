@@ -3,6 +3,7 @@ failed row and a changed mapping do, a dry run, and a run resumed after its firs
 
 from __future__ import annotations
 
+import json
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -153,3 +154,19 @@ def test_partitions_send_every_row_once_and_keep_their_own_state():
     again = sync(hook, rows(1000, changed={7: 1}), partition="2/4")
     assert hook.sent in ([], ["u7@x.io"])  # only its own partition's change, if u7 is its
     assert again["partition"] == "2/4" and again["sync_state"]["full"] is False
+
+
+def test_the_state_can_be_shown_and_reset_from_the_command_line(capsys):
+    from airflow_provider_optimizely.sync_state_cli import main
+
+    hook = Odp()
+    sync(hook, rows(10))
+    sync_id = "dag.task.customers"
+    capsys.readouterr()  # the sync's own log lines
+    assert main(["show", sync_id]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["key_ranges"][0]["keys"] == 10
+    assert main(["reset", sync_id]) == 0
+    assert "next run sends every row" in capsys.readouterr().out
+    sync(hook, rows(10))
+    assert len(hook.sent) == 10
