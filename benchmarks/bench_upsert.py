@@ -116,7 +116,7 @@ class Emulator:
         self.optimove_url = optimove["host"]
         self.optimove_headers = {
             "x-api-key": optimove["password"],
-            "x-brand-key": optimove["extra"]["brand_key"],
+            "x-brand-key": optimove["extra"]["brand_api_key"],
         }
 
     def new_connection(self) -> str:
@@ -234,7 +234,7 @@ def client_main(args: argparse.Namespace) -> None:
         import pyarrow.compute
         import pyarrow.csv  # noqa: F401
 
-        from airflow_provider_optimizely.operators import profiles  # noqa: F401
+        from airflow_provider_optimizely.operators import optimove  # noqa: F401
 
         logging.disable(logging.WARNING)
     elif args.approach == "streaming":
