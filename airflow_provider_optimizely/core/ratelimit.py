@@ -7,7 +7,9 @@ Three rules, each of which can hold a request back, all under one lock:
    ever holds more than ``max_requests`` sends. This is what keeps us polite to APIs that send no headers.
 2. **Server headers** (``X-RateLimit-Remaining``/``X-RateLimit-Reset``): what is left of the server's
    window is spread evenly over the time left in it, and nothing is sent once it is spent until the
-   window resets, so the server never has to refuse.
+   window resets, so the server never has to refuse. Requests in flight are counted as spent while
+   they are (an answer's figure may not count them yet); once none is, the server's lowest figure is
+   exact and what was counted twice is given back, so a short window is used to the last request.
 3. **Retry-After**: a ``429``/``503`` asking for a pause pauses every thread, not only the one that got it.
 """
 
@@ -67,6 +69,9 @@ class RateLimiter:
         self._server_remaining: int | None = None
         self._server_reset_wall: float | None = None
         self._server_reset_at: float | None = None
+        # The lowest Remaining the server reported in this window, as it said it: once no request is in
+        # flight, every send was counted, so it is exact (see release()).
+        self._server_reported: int | None = None
         self._window_rolled = False
         self._last_header_send = float("-inf")
         self.throttled_seconds = 0.0
@@ -92,6 +97,12 @@ class RateLimiter:
         """The reserved request finished (with any outcome)."""
         with self._cond:
             self._in_flight = max(0, self._in_flight - 1)
+            drained = self._in_flight == 0 and self._server_remaining is not None
+            if drained and self._server_reported is not None:
+                # Counting every request in flight as spent (observe()) is safe but spends twice those the
+                # server had already counted: up to a fifth of a 20-per-second window went unused. With
+                # none in flight, the server's lowest figure is the whole truth: take back the rest.
+                self._server_remaining = max(self._server_remaining or 0, self._server_reported)
             self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
@@ -123,6 +134,10 @@ class RateLimiter:
                 estimate = min(estimate, self._server_remaining)
             self._window_rolled = False
             self._server_remaining = estimate
+            reported = self._server_reported
+            if reported is not None and same_window:
+                remaining = min(remaining, reported)
+            self._server_reported = remaining
             self._server_reset_wall = reset_wall
             self._server_reset_at = self._clock() + max(0.0, reset_wall - self._wall_clock())
             if limit is not None:
@@ -159,6 +174,7 @@ class RateLimiter:
             # Keep the old reset time: a late answer from that window must not be mistaken for news.
             self._server_remaining = self._server_limit
             self._server_reset_at = None
+            self._server_reported = None
             self._window_rolled = True
             return 0.0
         if self._server_remaining <= 0:
@@ -170,6 +186,7 @@ class RateLimiter:
     def _forget_server_window(self) -> None:
         self._server_remaining = None
         self._server_reset_at = None
+        self._server_reported = None
         self._window_rolled = True
 
     def _reserve(self, now: float) -> None:
@@ -178,6 +195,8 @@ class RateLimiter:
         if self._server_remaining is not None:
             self._server_remaining -= 1
             self._last_header_send = now
+        if self._server_reported is not None:
+            self._server_reported -= 1  # sent after that answer: not in its figure
         self._in_flight += 1
 
 

@@ -93,3 +93,32 @@ def test_retry_after_in_both_forms() -> None:
     assert parse_retry_after("soon") is None
     in_ten = formatdate(time.time() + 10, usegmt=True)
     assert 8.0 <= (parse_retry_after(in_ten) or 0) <= 10.0
+
+
+def test_budget_counted_twice_in_flight_is_given_back_once_all_answered() -> None:
+    """Three requests in flight; the server counted all three before answering the first. Counting the
+    other two as spent again leaves 0 of the 3 the server still has; once all are answered, its lowest
+    figure (3) is exact and the limiter may send 3 more at once."""
+    limiter = RateLimiter()
+    reset = str(time.time() + 30)
+    for _ in range(3):
+        limiter.acquire()
+    for remaining in ("4", "3", "5"):  # answers out of order: the server counted them all by the first
+        limiter.observe({"X-RateLimit-Remaining": remaining, "X-RateLimit-Reset": reset})
+    # While requests are in flight, the estimate is the safe one: 4 - 2 others in flight, then less.
+    limiter.release()
+    limiter.release()
+    limiter.release()
+    assert limiter._server_remaining == 3
+    started = time.monotonic()
+    limiter.acquire()  # 3 left in a 30-s window: spread ~10 s apart, the first at once
+    assert time.monotonic() - started < 0.2
+
+
+def test_a_quiet_moment_never_raises_the_budget_above_the_servers_figure() -> None:
+    limiter = RateLimiter()
+    reset = str(time.time() + 30)
+    limiter.acquire()
+    limiter.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+    limiter.release()
+    assert limiter._server_remaining == 0
