@@ -24,8 +24,8 @@ from dataclasses import dataclass
 # Reset is whole Unix seconds: the real end of the server's window may lie up to a second before it.
 # We spread the remaining budget as if the window ended a second early, and wait a little past the
 # announced reset before assuming the window is fresh.
-_RESET_ROUNDING = 1.0
-_RESET_MARGIN = 0.05
+RESET_ROUNDING = 1.0
+RESET_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class RateLimiter:
         with self._cond:
             while True:
                 now = self._clock()
-                wait = max(self._pause_wait(now), self._budget_wait(now), self._header_wait(now))
+                wait = self._wait(now)
                 if wait <= 0:
                     self._reserve(now)
                     waited = now - start
@@ -146,6 +146,10 @@ class RateLimiter:
 
     # -- internals (called with the lock held) ------------------------------------------------------------
 
+    def _wait(self, now: float) -> float:
+        """Seconds until the three rules let a request go (0 or less: now)."""
+        return max(self._pause_wait(now), self._budget_wait(now), self._header_wait(now))
+
     def _pause_wait(self, now: float) -> float:
         return self._paused_until - now
 
@@ -165,8 +169,8 @@ class RateLimiter:
         if self._server_reset_at is None:
             # Fresh window assumed (limit), its reset not yet announced: go while any is left.
             # Spent before any answer told us more: wait for one (none in flight: nothing to wait for).
-            return 0.0 if self._server_remaining > 0 or self._in_flight == 0 else _RESET_MARGIN
-        if now >= self._server_reset_at + _RESET_MARGIN:
+            return 0.0 if self._server_remaining > 0 or self._in_flight == 0 else RESET_MARGIN
+        if now >= self._server_reset_at + RESET_MARGIN:
             # The window the server told us about is over: start afresh until its next answer says more.
             if self._server_limit is None:
                 self._forget_server_window()
@@ -178,8 +182,8 @@ class RateLimiter:
             self._window_rolled = True
             return 0.0
         if self._server_remaining <= 0:
-            return self._server_reset_at + _RESET_MARGIN - now
-        time_left = max(0.0, self._server_reset_at - _RESET_ROUNDING - now)
+            return self._server_reset_at + RESET_MARGIN - now
+        time_left = max(0.0, self._server_reset_at - RESET_ROUNDING - now)
         spacing = time_left / self._server_remaining
         return self._last_header_send + spacing - now
 

@@ -7,7 +7,7 @@ hook; every thread that shares the hook shares its connection pool, rate limiter
 Retry bounds: an argument given to the hook wins; else the connection's extra (``max_attempts``,
 ``max_retry_seconds``); else the API's default. The same rule holds for the rate budget
 (``requests_per_second``/``requests_per_minute`` arguments, then extras, then docs/api-contract.md §3's
-defaults).
+defaults); the extra ``rate_limit_store_conn_id`` shares it with every worker (docs/rate-limits.md).
 
 Every error a hook raises names its connection id, and every identifier that goes into a URL path
 passes through ``segment`` (one path segment, never ``.``/``..``/empty; docs/connections.md).
@@ -35,6 +35,7 @@ from airflow_provider_optimizely.core.ratelimit import Budget, RateLimiter
 from airflow_provider_optimizely.core.rest import DEFAULT_TIMEOUT, Authenticator, RestClient
 from airflow_provider_optimizely.core.retry import RetryPolicy
 from airflow_provider_optimizely.core.urls import path_segment
+from airflow_provider_optimizely.hooks.rate_store import rate_limiter_for
 
 __all__ = ["OptimizelyBaseHook"]
 
@@ -196,7 +197,7 @@ class OptimizelyBaseHook(BaseHook):
                 headers=self.auth_headers(conn) if authenticator is None else {},
                 auth=authenticator,
                 secrets=self._secrets_of(conn),
-                rate_limiter=RateLimiter(self.budget()),
+                rate_limiter=self.rate_limiter(self.budget()),
                 retry=retry or self.retry_policy(),
                 timeout=self.timeout,
                 # A stdlib logger: Airflow routes it to the task log (masked); tests capture it with caplog.
@@ -208,6 +209,16 @@ class OptimizelyBaseHook(BaseHook):
             )
         except InsecureUrlError as exc:
             raise OptimizelyConfigError(f"connection {self.conn_id!r}: {exc}") from None
+
+    def rate_limiter(self, budget: Budget | None, route: str = "") -> RateLimiter:
+        """A limiter for ``budget``: shared with every worker of this account when the connection names a
+        store (extra ``rate_limit_store_conn_id``, ``hooks.rate_store``), else this process's own.
+        ``route`` names a route with a budget of its own (ODP profiles)."""
+        conn = self.connection
+        identity = [conn.login or "", *self._secrets_of(conn)]
+        return rate_limiter_for(
+            self.extras, budget, api=self.api_name, host=self.base_url, identity=identity, route=route
+        )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -83,7 +83,7 @@ class OptimizelyOdpHook(OptimizelyBaseHook):
         per_second = PROFILES_PER_SECOND
         if budget is not None:
             per_second = min(per_second, budget.max_requests / budget.period)
-        return RateLimiter(Budget.per_second(per_second))
+        return self.rate_limiter(Budget.per_second(per_second), route="POST /profiles")
 
     # -- data -------------------------------------------------------------------------------------------
 
