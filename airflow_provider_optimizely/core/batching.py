@@ -1,6 +1,7 @@
 """Chunking and bounded concurrency: what keeps memory flat whatever the row count.
 
-``BoundedPool`` runs at most ``max_in_flight`` jobs at once on a thread pool and blocks the producer
+``BoundedPool`` runs at most ``max_in_flight`` jobs (or fewer, as a moving ``limit`` says: adaptive
+concurrency) at once on a thread pool and blocks the producer
 (the thread reading rows) until a slot frees, so at most ``max_in_flight`` batches exist besides the one
 being filled. Finished jobs are handed back to the producer's thread (``on_done``), so whatever counts
 their results needs no lock. A job may name keys it writes: a job whose keys overlap a job still in
@@ -36,10 +37,13 @@ class BoundedPool(Generic[R]):
         on_done: Callable[[Future[R]], None],
         *,
         thread_name_prefix: str = "optimizely-sync",
+        limit: Callable[[], int] | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.max_in_flight = max_in_flight
+        # A limit that moves (core.concurrency.AdaptiveConcurrency), never above max_in_flight.
+        self._limit = limit
         self._on_done = on_done
         self._executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix=thread_name_prefix)
         self._in_flight: dict[Future[R], Set[Any]] = {}
@@ -47,7 +51,7 @@ class BoundedPool(Generic[R]):
     def submit(self, fn: Callable[..., R], *args: Any, keys: Iterable[Any] = ()) -> None:
         """Run ``fn(*args)`` once a slot is free and no job in flight writes one of ``keys``."""
         key_set = set(keys)
-        while self._in_flight and (len(self._in_flight) >= self.max_in_flight or self._overlaps(key_set)):
+        while self._in_flight and (len(self._in_flight) >= self._slots() or self._overlaps(key_set)):
             self._collect(wait(self._in_flight, return_when=FIRST_COMPLETED).done)
         job = _releasing_keys(fn, key_set) if key_set else fn
         self._in_flight[self._executor.submit(job, *args)] = key_set
@@ -71,6 +75,11 @@ class BoundedPool(Generic[R]):
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    def _slots(self) -> int:
+        if self._limit is None:
+            return self.max_in_flight
+        return max(1, min(self.max_in_flight, self._limit()))
 
     def _overlaps(self, keys: Set[Any]) -> bool:
         if not keys:

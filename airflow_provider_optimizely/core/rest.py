@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urljoin
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
 from airflow_provider_optimizely.core.errors import (
     InsecureUrlError,
     OptimizelyApiError,
@@ -90,6 +91,8 @@ class RestClient:
         self.retry = retry or RetryPolicy()
         self.log = logger or logging.getLogger("airflow_provider_optimizely.rest")
         self.stats = RequestStats()
+        #: Told of every request's outcome when set (adaptive concurrency: core.concurrency).
+        self.concurrency: AdaptiveConcurrency | None = None
         self.auth = auth
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
@@ -228,6 +231,11 @@ class RestClient:
             raise call.failed(exc, sent=False) from None
         waited = call.limiter.acquire()
         self.stats.add(requests=1, throttled_seconds=waited)
+        concurrency = self.concurrency
+        if concurrency is not None:
+            concurrency.started()
+        sent_at = time.monotonic()
+        status: int | None = None
         try:
             response = self._session().request(
                 call.method,
@@ -237,12 +245,15 @@ class RestClient:
                 headers={**headers, **auth_headers},
                 timeout=self.timeout,
             )
+            status = response.status_code
             # Observed while this request still counts as in flight (the limiter discounts the others).
             call.limiter.observe(response.headers)
         except requests.exceptions.RequestException as exc:
             raise call.failed(self._transport_error(call, exc)) from None
         finally:
             call.limiter.release()
+            if concurrency is not None:
+                concurrency.record(status, time.monotonic() - sent_at)
         if response.status_code < 400:
             return response
         if response.status_code == 401 and self.auth is not None and not call.reauthenticated:

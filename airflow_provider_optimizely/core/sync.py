@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 
 from airflow_provider_optimizely.core.batching import BoundedPool
+from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
 from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import (
@@ -255,6 +256,7 @@ def run_sync(
     changes: ChangeTracking | None = None,
     partition: Partition | None = None,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    concurrency: AdaptiveConcurrency | None = None,
     max_rejected: Any = 0,
     rejects_kept: int = DEFAULT_REJECTS_KEPT,
     progress: ProgressLog | None = None,
@@ -269,7 +271,8 @@ def run_sync(
     counters for the report: those of a client used for this run alone, so that they count its setup
     reads (the attributes, the schema) too. With ``changes``, only the items it selects are sent, and
     every answered batch is recorded with it. With ``partition``, only the rows of that partition are
-    sent and counted (row numbers still count every row of the source).
+    sent and counted (row numbers still count every row of the source). With ``concurrency``, the batches
+    in flight follow its moving limit (up to its cap) instead of ``max_concurrency``.
     """
     limit = RejectLimit.parse(max_rejected)
     logger = logger or log
@@ -294,7 +297,10 @@ def run_sync(
             report.requests = dict(request_stats())
 
     try:
-        with BoundedPool[tuple[Batch, BatchResult]](max_concurrency, on_done) as pool:
+        slots, moving = max_concurrency, None
+        if concurrency is not None:
+            slots, moving = concurrency.cap, (lambda: concurrency.limit)
+        with BoundedPool[tuple[Batch, BatchResult]](slots, on_done, limit=moving) as pool:
             _pump(pages, writer, report, pool, progress, changes, partition)
     except BaseException as exc:
         finish()

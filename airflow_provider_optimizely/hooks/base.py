@@ -62,6 +62,8 @@ class OptimizelyBaseHook(BaseHook):
     default_retry_after: ClassVar[Mapping[int, float]] = {}
     default_max_attempts: ClassVar[int] = 5
     default_max_retry_seconds: ClassVar[float] = 600.0
+    #: The most requests in flight adaptive concurrency may reach (``max_concurrency="auto"``).
+    default_concurrency_cap: ClassVar[int] = 16
 
     def __init__(
         self,

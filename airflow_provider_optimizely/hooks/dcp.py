@@ -67,6 +67,8 @@ class OptimizelyDcpHook(OptimizelyBaseHook):
     conn_type = "optimizely"
     hook_name = "Optimizely DCP"
     api_name = "DCP"
+    # No published limit (docs/api-contract.md §3): adaptive concurrency finds what it takes, up to this.
+    default_concurrency_cap = 64
     default_host = "https://api.optimizely.com/experiment/v1"
     # docs/api-contract.md §3: DCP publishes no limit (the 100/minute is v2 REST's), so no client budget
     # unless the connection sets requests_per_minute; the server's headers and its 60 s Retry-After hold.

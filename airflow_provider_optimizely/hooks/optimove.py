@@ -37,6 +37,8 @@ class OptimoveHook(OptimizelyBaseHook):
     conn_type = "optimove"
     hook_name = "Optimove Data Connections"
     api_name = "Optimove"
+    # No published concurrency (only a budget in headers): adaptive concurrency goes up to this.
+    default_concurrency_cap = 32
     default_host = "https://api.opti-x.optimove.net/api/data-connections/v1"
     secret_extras = ("brand_api_key", "brand_key")
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
 from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.incremental import change_tracking, close
 from airflow_provider_optimizely.core.partitions import Partition
@@ -78,6 +79,10 @@ def parse_reject_limit(value: Any) -> RejectLimit:
         raise AirflowFailException(str(exc)) from None
 
 
+#: ``max_concurrency="auto"``: adaptive concurrency (core.concurrency), up to ``max_concurrency_cap``.
+AUTO = "auto"
+
+
 def concurrency_of(value: Any) -> int:
     """``max_concurrency`` as a whole number of at least 1 (it may arrive rendered as text)."""
     concurrency = int(value)
@@ -104,7 +109,12 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     :param max_rejected: rejected rows that still let the task succeed: a count, or a fraction in [0, 1)
         of the rows read ("5%" works too). Default 0: any reject fails the task, after every good row
         was written.
-    :param max_concurrency: requests in flight at once (all within the connection's rate budget).
+    :param max_concurrency: requests in flight at once (all within the connection's rate budget), or
+        ``"auto"``: start at 4 and adapt to what the server takes (more while it keeps up, fewer on a
+        429/503 or rising latency; docs/rate-limits.md). DCP and Optimove default to ``"auto"``, which
+        publish no limit; the other APIs to 4.
+    :param max_concurrency_cap: the most requests in flight ``"auto"`` may reach; default the connection's
+        extra ``max_concurrency_cap``, else the hook's (DCP 64, Optimove 32).
     :param rejected_rows_in_report: how many rejected rows (row, key, column, reason) the report lists.
     :param progress_interval: seconds between progress lines on long runs.
     :param incremental: keep a sync state and send only new and changed rows, rows that failed last run,
@@ -130,6 +140,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         *SOURCE_TEMPLATE_FIELDS,
         "max_rejected",
         "max_concurrency",
+        "max_concurrency_cap",
         *STATE_TEMPLATE_FIELDS,
     )
     template_ext: Sequence[str] = (".sql",)
@@ -141,6 +152,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     #: Whether rows are upserts of keys that a sync state can compare run to run (deletes and events
     #: are not).
     keeps_state: ClassVar[bool] = True
+    #: ``max_concurrency`` when none is given: a number, or ``"auto"`` for an API with no published limit.
+    default_max_concurrency: ClassVar[int | str] = DEFAULT_MAX_CONCURRENCY
 
     def __init__(
         self,
@@ -154,7 +167,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         rows: Sequence[Any] | None = None,
         fetch_size: int = DEFAULT_FETCH_SIZE,
         max_rejected: int | float | str = 0,
-        max_concurrency: int | str = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: int | str | None = None,
+        max_concurrency_cap: int | str | None = None,
         rejected_rows_in_report: int = DEFAULT_REJECTS_KEPT,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
         incremental: bool | str = True,
@@ -174,8 +188,12 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         if sql is not None and not sql_conn_id:
             raise ValueError(f"{type(self).__name__}: sql needs sql_conn_id")
         check_reject_limit_at_parse(max_rejected)
-        if not (isinstance(max_concurrency, str) and "{{" in max_concurrency):
+        if max_concurrency is None:
+            max_concurrency = self.default_max_concurrency
+        if not (isinstance(max_concurrency, str) and "{{" in max_concurrency) and max_concurrency != AUTO:
             concurrency_of(max_concurrency)
+        if max_concurrency_cap is not None and "{{" not in str(max_concurrency_cap):
+            concurrency_of(max_concurrency_cap)
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.parameters = parameters
@@ -186,6 +204,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         self.fetch_size = int(fetch_size)
         self.max_rejected = max_rejected
         self.max_concurrency = max_concurrency
+        self.max_concurrency_cap = max_concurrency_cap
         self.rejected_rows_in_report = int(rejected_rows_in_report)
         self.progress_interval = float(progress_interval)
         self.incremental = incremental
@@ -232,13 +251,13 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     def _run(self, report: RunReport, context: Context, partition: Partition | None) -> None:
         hook = self.hook
         # One pooled connection per sending thread, so that no thread waits on the pool.
-        concurrency = concurrency_of(self.max_concurrency)
+        concurrency, adaptive = self._concurrency(hook)
         hook.pool_size = max(hook.pool_size, concurrency)
         run: KeyRun | IntervalRun | None = None
         try:
             writer = self.build_writer(hook)
             run = self.begin_state(writer, hook, context)
-            self._sync(writer, hook, report, run, concurrency, partition)
+            self._sync(writer, hook, report, run, concurrency, partition, adaptive)
         except TooManyRejectedRows:
             self._end(run, report, commit=True)  # the rejected rows are carried over to the next run
             raise
@@ -261,6 +280,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         run: KeyRun | IntervalRun | None,
         concurrency: int,
         partition: Partition | None,
+        adaptive: AdaptiveConcurrency | None = None,
     ) -> None:
         with open_rows(
             sql=self.sql,
@@ -280,11 +300,31 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
                 changes=None if run is None else change_tracking(run, marks_dispatch=writer.batch_size > 1),
                 partition=partition,
                 max_concurrency=concurrency,
+                concurrency=adaptive,
                 max_rejected=self.max_rejected,
                 progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
                 request_stats=hook.client.stats.as_dict,
                 logger=self.log,
             )
+
+        if adaptive is not None:
+            self.log.info(
+                "adaptive concurrency: %d requests in flight at the end (at most %d, cap %d)",
+                adaptive.limit,
+                max(adaptive.history),
+                adaptive.cap,
+            )
+
+    def _concurrency(self, hook: HookT) -> tuple[int, AdaptiveConcurrency | None]:
+        """Threads to send with, and the adaptive limit that moves within them (``"auto"``)."""
+        if str(self.max_concurrency).strip().lower() != AUTO:
+            return concurrency_of(self.max_concurrency), None
+        cap = self.max_concurrency_cap
+        if cap in (None, ""):
+            cap = hook.extras.get("max_concurrency_cap") or hook.default_concurrency_cap
+        adaptive = AdaptiveConcurrency(concurrency_of(cap))
+        hook.client.concurrency = adaptive
+        return adaptive.cap, adaptive
 
     def begin_state(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | IntervalRun | None:
         """The sync state's run for this attempt, or None when the sync keeps no state."""

@@ -155,6 +155,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
     """
 
     hook_class = OptimizelyDcpHook
+    default_max_concurrency = "auto"
     operation = "upsert-profiles"
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,

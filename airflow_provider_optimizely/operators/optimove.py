@@ -154,6 +154,7 @@ class OptimoveUploadRecordsOperator(RowSyncOperator[OptimoveHook]):
     """
 
     hook_class = OptimoveHook
+    default_max_concurrency = "auto"
     operation = "upsert-profiles"
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
