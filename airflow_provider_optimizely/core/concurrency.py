@@ -3,13 +3,15 @@
 The number of requests allowed in flight (``limit``) starts low and is judged once a *round*, that is once
 as many requests as the limit have come back:
 
-- **Increase** while the server keeps up: no refusal, latency no more than ``latency_tolerance`` times the
-  best seen, and the limit was really used (a source slower than the API is no reason to grow). Until the
-  first back-off the limit doubles each round (a slow start, as TCP does: 4 to 64 in four rounds); after
-  it, it grows by one a round.
+- **Increase** while it pays: no refusal, the limit was really used (a source slower than the API is no
+  reason to grow), and either the round's answers a second grew or its latency stays within
+  ``latency_tolerance`` times the best seen. Until doubling stops paying (or the first back-off) the limit
+  doubles each round (a slow start, as TCP does: 4 to 64 in four rounds); after that it grows by an
+  eighth (at least one) a round.
 - **Decrease** by half at once on a ``429``/``503`` (or a request that got no answer), and by a fifth when a
-  round's latency is past the tolerance: the server (or the network) queues, more in flight would only
-  wait longer. At most one decrease a round: a burst of refusals from one overload is one signal.
+  round's latency is past the tolerance while its answers a second no longer grow: the server (or this
+  machine) queues, and more in flight would only wait longer. At most one decrease a round: a burst of
+  refusals from one overload is one signal.
 
 Never above ``cap`` (the user's bound) nor below 1. The best latency seen drifts up a little every round,
 so that a server that became slower for good is not read as one overloaded forever.
@@ -29,6 +31,11 @@ _BASELINE_DRIFT = 1.02
 _LATENCY_DECREASE = 0.8
 _REFUSAL_DECREASE = 0.5
 _REFUSALS = frozenset({429, 503})
+# A round's answers a second must beat the last round's by this factor to count as growth.
+_GROWTH = 1.02
+# After the slow start, the limit grows by an eighth a round (at least one): +1 a round would take 5 s
+# from 16 to 64 at 100 ms a request.
+_STEP_DIVISOR = 8
 
 
 class AdaptiveConcurrency:
@@ -54,6 +61,8 @@ class AdaptiveConcurrency:
         self._round_answered = 0
         self._round_latency = 0.0
         self._round_peak = 0
+        self._round_start = clock()
+        self._last_rate: float | None = None
         self._decreased_this_round = False
         #: Every limit taken, in order (for a report or a test).
         self.history: list[int] = [self._limit]
@@ -90,13 +99,20 @@ class AdaptiveConcurrency:
             self._new_round()
             return
         mean = self._round_latency / self._round_answered
+        rate = self._round_answered / max(1e-6, self._clock() - self._round_start)
+        growing = self._last_rate is None or rate > self._last_rate * _GROWTH
         baseline = mean if self._baseline is None else min(mean, self._baseline * _BASELINE_DRIFT)
         self._baseline = baseline
         if not self._decreased_this_round:
-            if mean > baseline * self.latency_tolerance:
+            if mean > baseline * self.latency_tolerance and not growing:
+                # Queued, and more in flight no longer brings more answers: back off.
                 self._set(self._limit * _LATENCY_DECREASE)
-            elif self._round_peak >= self._limit:
-                self._set(self._limit * 2 if self._slow_start else self._limit + 1, grow=True)
+            elif self._round_peak >= self._limit and (growing or mean <= baseline * self.latency_tolerance):
+                if self._slow_start and not growing:
+                    self._slow_start = False  # doubling no longer pays: go on one at a time
+                step = self._limit if self._slow_start else max(1, self._limit // _STEP_DIVISOR)
+                self._set(self._limit + step, grow=True)
+        self._last_rate = rate
         self._new_round()
 
     def _set(self, value: float, *, grow: bool = False) -> None:
@@ -112,4 +128,5 @@ class AdaptiveConcurrency:
         self._round_answered = 0
         self._round_latency = 0.0
         self._round_peak = self._in_flight
+        self._round_start = self._clock()
         self._decreased_this_round = False
