@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 # script -> (full-size arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_rest_pacing.py": ([], ["--windows", "2", "--requests", "2000"]),
+    "bench_shared_budget.py": ([], ["--no-long", "--windows", "3"]),
+    "bench_concurrency.py": ([], ["--seconds", "4"]),
     "bench_upsert.py": ([], ["--rows", "100000"]),
     "bench_bulk_upload.py": ([], ["--rows", "1000000"]),
 }
