@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -52,6 +53,9 @@ STORE_ERRORS = (RedisError, StorageError, OSError)
 
 # The hash outlives a quiet account for this long, then the next worker starts afresh.
 _STATE_TTL_SECONDS = 600
+# Stores (redis clients) whose failure this process already reported: one warning line, not one a limiter.
+_warned_stores: weakref.WeakSet[Any] = weakref.WeakSet()
+_warned_lock = threading.Lock()
 DEFAULT_WORKERS = 2
 
 # KEYS[1]: the hash. ARGV: now (wall), margin, rounding, ttl. Returns seconds to wait ("0": sent).
@@ -248,6 +252,10 @@ class SharedRateLimiter(RateLimiter):
         if self.budget is not None:
             self.budget = Budget(max(1, self.budget.max_requests // self.workers), self.budget.period)
             share = f"{self.budget.max_requests} per {self.budget.period:g} s"
+        with _warned_lock:
+            if self._redis in _warned_stores:
+                return  # the hook's other limiters on this store: one line says it for all
+            _warned_stores.add(self._redis)
         self._log.warning(
             "the shared rate budget's store is unreachable (%s); this worker goes on alone with 1/%d of "
             "the budget (%s) until the end of the task",

@@ -7,6 +7,7 @@
   it for its (api, route); PUT a list replaces them all.
 - ``GET rate_limits`` / ``PUT rate_limits``: ``{"dcp": "100/60", "odp:POST /profiles": {"limit": 10,
   "window_seconds": 1}, "optimove": null}`` (null removes a limit).
+- ``GET rate_windows``: requests served in each window of every enforced limit (a test checks each).
 - ``GET received?api=dcp``: per-route request counts, items with duplicates, faults served (every API
   without ``api``).
 - ``GET state/{api}``: what the API stores, as the state file keeps it.
@@ -138,6 +139,10 @@ def create_router(runtime: Runtime) -> APIRouter:
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from exc
         return runtime.limiter.limits()
+
+    @router.get("/rate_windows")
+    def rate_windows() -> dict[str, Any]:
+        return runtime.limiter.served()
 
     @router.get("/received")
     def received(api: str | None = None) -> dict[str, Any]:

@@ -202,6 +202,12 @@ class EmulatorHandle:
         result: dict[str, Any] = self._admin("GET", "received", params={"api": api})
         return result
 
+    def rate_windows(self) -> dict[str, Any]:
+        """Per enforced rate limit (``"odp:POST /profiles"``): ``{"limit": n, "windows": {start: served}}``,
+        the requests it let through in each of its windows."""
+        result: dict[str, Any] = self._admin("GET", "rate_windows")
+        return result
+
     def state(self, api: str) -> dict[str, Any]:
         result: dict[str, Any] = self._admin("GET", f"state/{api}")
         return result

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_optimizely.emulator.common import (
     ANNOUNCED_BUDGET,
@@ -36,6 +37,7 @@ from airflow_provider_optimizely.emulator.common import (
 )
 
 Key = tuple[str, str | None]
+_SERVED_WINDOWS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,15 @@ class RateLimiter:
         self._initial = {parse_target(target): limit for target, limit in (initial or {}).items()}
         self._limits: dict[Key, RateLimit] = {}
         self._windows: dict[tuple[Key, bool], _Window] = {}
+        # Requests served per window of each enforced budget, so that a test can check every window.
+        self._served: dict[Key, dict[float, int]] = {}
         self.restore()
 
     def restore(self) -> None:
         with self._lock:
             self._limits = dict(self._initial)
             self._windows = {}
+            self._served = {}
 
     def forget_windows(self) -> None:
         """Start every window afresh (the time scale changed, so the old ones mean nothing)."""
@@ -109,6 +114,18 @@ class RateLimiter:
                 for (api, route), lim in self._limits.items()
             }
 
+    def served(self) -> dict[str, dict[str, Any]]:
+        """Per enforced budget: its limit and the requests served in each window (by its start, real Unix
+        seconds), the most recent ``_SERVED_WINDOWS_KEPT`` windows."""
+        with self._lock:
+            return {
+                api + (f":{route}" if route else ""): {
+                    "limit": self._limits[(api, route)].limit if (api, route) in self._limits else None,
+                    "windows": {_decimal_text(start): count for start, count in sorted(counts.items())},
+                }
+                for (api, route), counts in self._served.items()
+            }
+
     def take(self, api: str, route: str, *, spend: bool = True) -> Verdict:
         """Spend one request of the budget that applies (``spend=False``: only read it, for an answer
         that never reached the route) and say whether it may be served, with the headers to send."""
@@ -129,6 +146,11 @@ class RateLimiter:
             allowed = not enforced or (now >= window.blocked_until and window.used < limit.limit)
             if spend and allowed:
                 window.used += 1
+                if enforced:
+                    served = self._served.setdefault(key, {})
+                    served[window.start] = served.get(window.start, 0) + 1
+                    if len(served) > _SERVED_WINDOWS_KEPT:
+                        del served[min(served)]
             retry_after = 0.0
             if not allowed:
                 wait = reset - now
@@ -146,3 +168,7 @@ class RateLimiter:
         if not allowed:
             headers["Retry-After"] = seconds_text(retry_after, scale)
         return Verdict(allowed, headers)
+
+
+def _decimal_text(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")

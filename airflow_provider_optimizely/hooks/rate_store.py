@@ -42,6 +42,13 @@ def redis_client(redis_conn_id: str) -> Any:
             if isinstance(pool_kwargs, dict):
                 pool_kwargs.setdefault("socket_timeout", _SOCKET_TIMEOUT_SECONDS)
                 pool_kwargs.setdefault("socket_connect_timeout", _SOCKET_TIMEOUT_SECONDS)
+            if hasattr(client, "set_retry"):
+                # One quick retry for a blip; redis-py's default (3, backing off) held every sending thread
+                # about 6 s before the limiter could degrade.
+                from redis.backoff import ConstantBackoff
+                from redis.retry import Retry
+
+                client.set_retry(Retry(ConstantBackoff(0.05), 1))
             _clients[redis_conn_id] = client
         return client
 
