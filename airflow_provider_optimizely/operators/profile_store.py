@@ -40,8 +40,9 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
     A row's columns map to the profile's properties (``Name``, ``DeviceIds``, ``Visits``, ``FirstSeen``,
     ``LastSeen``, ``ProfileManager``, ``ContactInformation``, ``Info``, ``Payload``) or into
     ``Info``/``Payload`` with a dotted name (``Info.Email``, ``Payload.tier``). The store's rules
-    (``Visits`` >= 0, ``FirstSeen`` <= ``LastSeen``, a body of at most 256,000 bytes) are checked before
-    sending; a profile with the ``DeviceIds`` or ``Info.Email`` of another (409) is rejected by row.
+    (``Visits`` >= 0, ``FirstSeen`` <= ``LastSeen``, a body of at most 262,144 bytes: 256 KiB) are
+    checked before sending; a profile with the ``DeviceIds`` or ``Info.Email`` of another (409) is
+    rejected by row.
 
     :param identifier_column: the source column holding each profile's id.
     :param column_mapping: ``{source column: property}`` (or a list of columns named like properties).
