@@ -176,7 +176,9 @@ class RateLimiter:
                 self._forget_server_window()
                 return 0.0
             # Keep the old reset time: a late answer from that window must not be mistaken for news.
-            self._server_remaining = self._server_limit
+            # A request still in flight may land in the new window (sent late, or slow on the way): it is
+            # counted there, or a burst at the roll overshoots by it (seen on a loaded cluster).
+            self._server_remaining = max(0, self._server_limit - self._in_flight)
             self._server_reset_at = None
             self._server_reported = None
             self._window_rolled = True

@@ -75,8 +75,9 @@ if remaining then
     if remaining <= 0 and in_flight > 0 then return tostring(margin) end
   elseif now >= reset + margin then
     if limit then
-      remaining = limit
-      redis.call('HSET', h, 'remaining', limit, 'rolled', 1)
+      -- a request still in flight (any worker's) may land in the new window: counted there
+      remaining = math.max(0, limit - in_flight)
+      redis.call('HSET', h, 'remaining', remaining, 'rolled', 1)
     else
       remaining = nil
       redis.call('HDEL', h, 'remaining')

@@ -9,6 +9,7 @@ session, or by its watchdog if this process dies first.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -21,17 +22,28 @@ from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from scripts.cluster import AirflowApi, ClusterSettings, LocalCluster
 
 CLUSTER_DAGS = Path(__file__).resolve().parent / "dags"
-CLUSTER_DAG_IDS = ("cluster_odp_profiles", "cluster_slow_odp_profiles")
+CLUSTER_DAG_IDS = ("cluster_odp_profiles", "cluster_slow_odp_profiles", "cluster_shared_budget")
 
 
 def _echo(message: str) -> None:
     print(f"[cluster] {message}", file=sys.stderr, flush=True)
 
 
+# The shared rate budget's store: the machine's Redis, another database than the Celery broker's.
+RATE_STORE = {"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "extra": {"db": 7}}
+
+
 @pytest.fixture(scope="session")
-def cluster_extra_env() -> dict[str, str]:
-    """More environment for every process of the cluster (connections, variables): override it."""
-    return {}
+def cluster_extra_env(optimizely_emulator_session: EmulatorHandle) -> dict[str, str]:
+    """More environment for every process of the cluster: ``odp_shared`` and ``optimove_shared``, the
+    emulator's ODP and Optimove connections sharing their rate budget through ``rate_store``."""
+    env = {"AIRFLOW_CONN_RATE_STORE": json.dumps(RATE_STORE)}
+    shared = (("odp_shared", "optimizely_odp_default"), ("optimove_shared", "optimove_default"))
+    for conn_id, default in shared:
+        connection = optimizely_emulator_session.connection(default)
+        connection["extra"] = {**connection.get("extra", {}), "rate_limit_store_conn_id": "rate_store"}
+        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -122,3 +122,16 @@ def test_a_quiet_moment_never_raises_the_budget_above_the_servers_figure() -> No
     limiter.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
     limiter.release()
     assert limiter._server_remaining == 0
+
+
+def test_requests_in_flight_at_a_window_roll_count_in_the_new_window() -> None:
+    """Two requests still unanswered when the window resets may land in the new one: of its 5, 3 are
+    left to send at once."""
+    clock = [1000.0]
+    limiter = RateLimiter(clock=lambda: clock[0], wall_clock=lambda: clock[0])
+    limiter.acquire()
+    limiter.acquire()
+    limiter.observe({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "1001"})
+    clock[0] = 1001.1  # past the reset (and its margin), both still in flight
+    assert limiter._wait(clock[0]) <= 0
+    assert limiter._server_remaining == 3
