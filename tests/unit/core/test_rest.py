@@ -84,8 +84,9 @@ def test_client_budget_holds_across_threads(server: ScriptedServer) -> None:
     arrivals = sorted(r.at for r in server.received)
     assert len(arrivals) == 30
     for i in range(len(arrivals) - 10):
-        # loopback adds jitter to arrivals; the client's send times are exactly spaced
-        assert arrivals[i + 10] - arrivals[i] >= 0.5 - 0.05
+        # Arrivals carry loopback and scheduling jitter (tens of ms on a loaded 2-core machine); the
+        # client's send times are exactly spaced. A budget that did not hold would send all 30 at once.
+        assert arrivals[i + 10] - arrivals[i] >= 0.5 * 0.8
 
 
 def test_retry_after_is_honoured_by_every_thread(server: ScriptedServer) -> None:

@@ -84,8 +84,10 @@ def test_two_limiters_of_one_account_share_one_client_budget(store: redis.Redis,
     workers = [SharedRateLimiter(budget, redis=store, key=key) for _ in range(2)]
     times = _send_times(workers, each=4)  # 16 sends at 5 a second: at least 3 s
     assert len(times) == 16
+    # Each time is read just after its grant, late by however long the thread waited for a core; a
+    # budget that did not hold would grant all 16 at once.
     for i in range(len(times) - budget.max_requests):
-        assert times[i + budget.max_requests] - times[i] >= budget.period - 0.01
+        assert times[i + budget.max_requests] - times[i] >= budget.period * 0.9
     assert not any(worker.degraded for worker in workers)
 
 
