@@ -79,12 +79,13 @@ def test_late_answer_from_an_old_window_is_ignored() -> None:
 def test_pause_holds_every_thread() -> None:
     limiter = RateLimiter()
     paused_at = time.monotonic()
-    limiter.pause(0.3)
+    limiter.pause(1.0)
     times = _acquire_from_threads(limiter, threads=4, each=1)
     assert len(times) == 4
-    assert times[0] - paused_at >= 0.3
+    assert times[0] - paused_at >= 1.0
     assert times[-1] - times[0] < 0.2  # all released together once the pause is over
-    assert limiter.throttled_seconds >= 4 * 0.25
+    # Each thread waited for most of the pause: on a loaded machine a thread may start a little late.
+    assert limiter.throttled_seconds >= 4 * 0.5
 
 
 def test_retry_after_in_both_forms() -> None:
