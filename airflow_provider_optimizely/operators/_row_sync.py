@@ -190,7 +190,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         check_reject_limit_at_parse(max_rejected)
         if max_concurrency is None:
             max_concurrency = self.default_max_concurrency
-        if not (isinstance(max_concurrency, str) and "{{" in max_concurrency) and max_concurrency != AUTO:
+        templated = isinstance(max_concurrency, str) and "{{" in max_concurrency
+        if not templated and str(max_concurrency).strip().lower() != AUTO:
             concurrency_of(max_concurrency)
         if max_concurrency_cap is not None and "{{" not in str(max_concurrency_cap):
             concurrency_of(max_concurrency_cap)
@@ -253,6 +254,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         # One pooled connection per sending thread, so that no thread waits on the pool.
         concurrency, adaptive = self._concurrency(hook)
         hook.pool_size = max(hook.pool_size, concurrency)
+        if adaptive is not None:
+            hook.client.concurrency = adaptive  # built now, with the pool of the cap
         run: KeyRun | IntervalRun | None = None
         try:
             writer = self.build_writer(hook)
@@ -323,7 +326,6 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         if cap in (None, ""):
             cap = hook.extras.get("max_concurrency_cap") or hook.default_concurrency_cap
         adaptive = AdaptiveConcurrency(concurrency_of(cap))
-        hook.client.concurrency = adaptive
         return adaptive.cap, adaptive
 
     def begin_state(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | IntervalRun | None:

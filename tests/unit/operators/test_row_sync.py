@@ -293,3 +293,45 @@ def test_a_success_also_leaves_the_report_under_its_key():
     )
     report, ti = run(op, fake(FakeOdp))
     assert ti.pushed[REPORT_XCOM_KEY] == json.loads(json.dumps(report))
+
+
+def test_auto_concurrency_adapts_within_the_cap_and_the_pool_fits_the_cap():
+    hook = fake(FakeOdp, extras={"max_concurrency_cap": 24})
+    op = OptimizelyOdpUpsertProfilesOperator(
+        task_id="t",
+        identifier_column="email",
+        rows=[{"email": f"u{i}@x.io"} for i in range(1200)],
+        max_concurrency="auto",
+    )
+    report, _ = run(op, hook)
+    assert report["rows_succeeded"] == 1200
+    adaptive = hook.client.concurrency
+    assert adaptive.cap == 24 and adaptive.history[0] == 4
+    assert hook.pool_size >= 24
+    # The operator's argument wins over the connection's extra.
+    hook = fake(FakeOdp, extras={"max_concurrency_cap": 24})
+    op = OptimizelyOdpUpsertProfilesOperator(
+        task_id="t2",
+        identifier_column="email",
+        rows=[{"email": "a@x.io"}],
+        max_concurrency="auto",
+        max_concurrency_cap=6,
+    )
+    run(op, hook)
+    assert hook.client.concurrency.cap == 6
+
+
+def test_dcp_and_optimove_adapt_by_default_the_others_send_four_at_once():
+    from airflow_provider_optimizely.operators.dcp import OptimizelyDcpUpsertProfilesOperator
+    from airflow_provider_optimizely.operators.optimove import OptimoveUploadRecordsOperator
+
+    dcp = OptimizelyDcpUpsertProfilesOperator(task_id="d", table_id=1, identifier_column="id", rows=[])
+    optimove = OptimoveUploadRecordsOperator(
+        task_id="o", data_connection_uuid="u", identifier_column="id", rows=[]
+    )
+    odp = OptimizelyOdpUpsertProfilesOperator(task_id="p", identifier_column="email", rows=[])
+    assert (dcp.max_concurrency, optimove.max_concurrency, odp.max_concurrency) == ("auto", "auto", 4)
+    with pytest.raises(ValueError, match="at least 1"):
+        OptimizelyOdpUpsertProfilesOperator(
+            task_id="x", identifier_column="email", rows=[], max_concurrency="auto", max_concurrency_cap=0
+        )
