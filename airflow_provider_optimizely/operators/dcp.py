@@ -23,7 +23,11 @@ from airflow_provider_optimizely.core.dcp_channel import (
     parse_threshold,
     sync_by_channel,
 )
-from airflow_provider_optimizely.core.dcp_channel.bulk import DEFAULT_POLL_INTERVAL, DEFAULT_UPLOAD_TIMEOUT
+from airflow_provider_optimizely.core.dcp_channel.bulk import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_UPLOAD_TIMEOUT,
+)
 from airflow_provider_optimizely.core.incremental import ChangeFilter, EventFilter
 from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.partitions import Partition
@@ -174,8 +178,8 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
     :param bulk_threshold: changed rows from which ``auto`` uploads a file (default: where the two cost
         the same at 50 ms a request, docs/dcp-channel.md).
     :param upload_timeout: seconds to wait for Upload History to settle the file before the task fails
-        (a retry waits for the same file); ``poll_interval`` the first wait between checks (doubling
-        up to a minute).
+        (a retry waits for the same file); ``poll_interval`` the first wait between checks, doubling
+        up to ``max_poll_interval`` (a minute).
     :param aws_conn_id: an Amazon connection for the S3 endpoint and botocore settings of the upload
         (never its keys: DCP takes only the table's), as ``OptimizelyDcpBulkUploadOperator`` has it.
     :param transfer_config_args: ``boto3.s3.transfer.TransferConfig`` settings of the upload.
@@ -210,6 +214,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         bulk_threshold: int | str = DEFAULT_BULK_THRESHOLD,
         upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         aws_conn_id: str | None = None,
         transfer_config_args: Mapping[str, Any] | None = None,
         work_dir: str | None = None,
@@ -227,6 +232,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         self.bulk_threshold = bulk_threshold
         self.upload_timeout = float(upload_timeout)
         self.poll_interval = float(poll_interval)
+        self.max_poll_interval = float(max_poll_interval)
         self.aws_conn_id = aws_conn_id
         self.transfer_config_args = dict(transfer_config_args or {})
         self.work_dir = work_dir
@@ -263,6 +269,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
                 bulk_threshold=parse_threshold(self.bulk_threshold),
                 upload_timeout=self.upload_timeout,
                 poll_interval=self.poll_interval,
+                max_poll_interval=max(self.poll_interval, self.max_poll_interval),
             )
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
