@@ -215,31 +215,36 @@ def main() -> None:
     rest_rate = rest["rows"] / rest["seconds"]
     rest_at_rows = args.rows / rest_rate
     measured = rest["rows"] == args.rows
-    break_even = (bulk_fixed - rest_fixed) / (rest_per_row - bulk_per_row)
+    # Where the file's fixed cost (upload, DCP's processing, the wait) buys as many API requests.
+    break_even = bulk_fixed / rest_per_row
     print(
         f"DCP profile sync, {args.latency * 1000:.0f} ms a DCP answer, DCP processing delay "
         f"{args.processing_delay:g} s, REST at 4 requests in flight"
     )
-    print(f"\n{'run':<44}{'profiles':>10}{'seconds':>10}{'profiles/s':>12}")
-    print(
-        f"{'auto (' + auto['reason'] + ')':<44}{auto['rows']:>10,}{auto['seconds']:>10.1f}"
-        f"{auto['rows'] / auto['seconds']:>12,.0f}"
-    )
-    print(f"{'rest (measured)':<44}{rest['rows']:>10,}{rest['seconds']:>10.1f}{rest_rate:>12,.0f}")
-    label = "rest (measured)" if measured else f"rest (EXTRAPOLATED from {rest['rows']:,})"
-    print(f"{label:<44}{args.rows:>10,}{rest_at_rows:>10.1f}{rest_rate:>12,.0f}")
-    print(
-        f"\nrest / auto wall time at {args.rows:,} profiles: {rest_at_rows / auto['seconds']:.1f}x"
-        + ("" if measured else " (rest extrapolated)")
-    )
+    print(f"\n{'run':<50}{'profiles':>10}{'seconds':>10}{'profiles/s':>12}")
+    auto_label = f"auto ({auto['reason']})"
+    auto_rate = auto["rows"] / auto["seconds"]
+    print(f"{auto_label:<50}{auto['rows']:>10,}{auto['seconds']:>10.1f}{auto_rate:>12,.0f}")
+    print(f"{'rest (measured)':<50}{rest['rows']:>10,}{rest['seconds']:>10.1f}{rest_rate:>12,.0f}")
+    if not measured:
+        label = f"rest (EXTRAPOLATED from {rest['rows']:,} at its rate)"
+        print(f"{label:<50}{args.rows:>10,}{rest_at_rows:>10.1f}{rest_rate:>12,.0f}")
+    ratio = rest_at_rows / auto["seconds"]
+    extrapolated = "" if measured else " (rest extrapolated)"
+    print(f"\nrest / auto wall time at {args.rows:,} profiles: {ratio:.0f}x{extrapolated}")
     print("\nsweep (seconds):")
     print("  bulk: " + ", ".join(f"{n:,} -> {s:.2f}" for n, s in sorted(bulk_points)))
     print("  rest: " + ", ".join(f"{n:,} -> {s:.2f}" for n, s in sorted(rest_points)))
-    print(f"  bulk = {bulk_fixed:.2f} s fixed + {bulk_per_row * 1e6:.1f} us a profile")
-    print(f"  rest = {rest_fixed:.2f} s fixed + {rest_per_row * 1e6:.0f} us a profile")
+    print(f"  bulk = {bulk_fixed:.2f} s fixed + {bulk_per_row * 1e6:.1f} us a profile (least squares)")
+    print(f"  rest = {rest_fixed:.2f} s fixed + {rest_per_row * 1e3:.1f} ms a profile (least squares)")
+    print(f"  break-even, bulk's fixed cost / REST's time a profile: {break_even:,.0f} profiles")
+    for queue in (15, 60, 300):
+        shifted = (bulk_fixed + queue) / rest_per_row
+        print(f"    with a DCP queue of {queue:>3} s before a file is processed: {shifted:,.0f}")
     print(
-        f"  break-even (bulk fixed cost = REST time): {break_even:,.0f} profiles; "
-        f"default bulk_threshold {DEFAULT_BULK_THRESHOLD:,}"
+        f"  default bulk_threshold {DEFAULT_BULK_THRESHOLD:,}: REST takes "
+        f"{DEFAULT_BULK_THRESHOLD * rest_per_row + rest_fixed:.1f} s for as many profiles, the file "
+        f"{DEFAULT_BULK_THRESHOLD * bulk_per_row + bulk_fixed:.1f} s"
     )
     print(
         json.dumps(

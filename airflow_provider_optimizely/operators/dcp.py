@@ -175,8 +175,8 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
     :param method: ``"auto"`` (default): a file when at least ``bulk_threshold`` changed rows fit one,
         else the profile API; ``"rest"`` or ``"bulk"`` force one. A row that leaves an attribute of the
         file empty always goes through the profile API (an empty cell in a file is not "no value").
-    :param bulk_threshold: changed rows from which ``auto`` uploads a file (default: where the two cost
-        the same at 50 ms a request, docs/dcp-channel.md).
+    :param bulk_threshold: changed rows from which ``auto`` uploads a file (default 1,000: chosen by
+        ``benchmarks/bench_dcp_channel.py``, see docs/dcp-channel.md for DCP's processing queue).
     :param upload_timeout: seconds to wait for Upload History to settle the file before the task fails
         (a retry waits for the same file); ``poll_interval`` the first wait between checks, doubling
         up to ``max_poll_interval`` (a minute).
@@ -197,6 +197,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         "column_mapping",
         "method",
         "bulk_threshold",
+        "upload_timeout",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         **RowSyncOperator.template_fields_renderers,
@@ -212,7 +213,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         column_mapping: Mapping[str, str] | Sequence[str] | None = None,
         method: str = "auto",
         bulk_threshold: int | str = DEFAULT_BULK_THRESHOLD,
-        upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
+        upload_timeout: float | str = DEFAULT_UPLOAD_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         aws_conn_id: str | None = None,
@@ -230,7 +231,7 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         self.column_mapping = column_mapping
         self.method = method
         self.bulk_threshold = bulk_threshold
-        self.upload_timeout = float(upload_timeout)
+        self.upload_timeout = upload_timeout
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(max_poll_interval)
         self.aws_conn_id = aws_conn_id
@@ -267,11 +268,11 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
             settings = ChannelSettings(
                 method=parse_method(self.method),
                 bulk_threshold=parse_threshold(self.bulk_threshold),
-                upload_timeout=self.upload_timeout,
+                upload_timeout=float(self.upload_timeout),
                 poll_interval=self.poll_interval,
                 max_poll_interval=max(self.poll_interval, self.max_poll_interval),
             )
-        except ValueError as exc:
+        except ValueError as exc:  # a setting that no retry would change
             raise AirflowFailException(str(exc)) from None
 
         def bulk_target() -> TableImportPath:

@@ -160,3 +160,28 @@ def test_auto_picks_the_file_above_the_threshold_and_the_api_below_and_carries_r
     assert channel["rows_in_file"] + channel["rows_by_profile_api"] == changed
     assert len(uploaded_rows(emulator, channel["file"])) == 1 + channel["rows_in_file"]
     assert stored_profiles(emulator, dcp_table) == expected_profiles(sql, table)
+
+
+def test_a_retry_waits_for_the_file_the_failed_try_uploaded_and_commits_once(
+    run_dag, emulator, dcp_table, tmp_path
+):
+    path = tmp_path / "people.csv"
+    rows = [(f"r{i}", "gold", str(i), f"{i}.5", "true", "2026-03-01") for i in range(400)]
+    with path.open("w", newline="") as out:
+        csv.writer(out).writerows([("customer_id", "plan", "visits", "score", "vip", "since"), *rows])
+    emulator.set_processing_delay(300)  # 3 s at the tests' time scale: longer than the try waits
+    result = run_dag("dcp_channel_retry", conf={"path": str(path), "table_id": dcp_table})
+    result.assert_success()
+    assert result.task_tries["upsert"] == 2
+    report = result.xcoms["upsert"]
+    assert report["channel"]["reused_upload"] is True and report["rows_succeeded"] == 400
+    state = report["sync_state"]
+    assert state["resumed"] and state["unanswered_before"] == 400 and state["classified"]["resent"] == 400
+    history = list(OptimizelyDcpHook().list_upload_history(dcp_table))
+    assert [entry.s3_key for entry in history] == [report["channel"]["file"]]  # uploaded once
+    assert len(stored_profiles(emulator, dcp_table)) == 400
+    emulator.set_processing_delay(0)
+    again = run_dag("dcp_channel_retry", conf={"path": str(path), "table_id": dcp_table})
+    again.assert_success()
+    assert again.xcoms["upsert"]["sync_state"]["classified"]["unchanged"] == 400  # committed once, whole
+    assert again.xcoms["upsert"]["channel"]["changed"] == 0

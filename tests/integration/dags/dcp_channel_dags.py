@@ -30,3 +30,25 @@ with DAG(
         poll_interval=0.1,
         max_concurrency=4,
     )
+
+# The first try gives up waiting for Upload History after a second (DCP's queue is longer); Airflow's
+# retry must wait for the file that try uploaded, not upload the change set again.
+with DAG(
+    "dcp_channel_retry",
+    params={"path": "", "table_id": 0},
+    schedule=None,
+    start_date=datetime.datetime(2026, 1, 1),
+    catchup=False,
+    render_template_as_native_obj=True,
+):
+    OptimizelyDcpUpsertProfilesOperator(
+        task_id="upsert",
+        path="{{ params.path }}",
+        table_id="{{ params.table_id }}",
+        identifier_column="customer_id",
+        method="bulk",
+        upload_timeout="{{ 1 if ti.try_number == 1 else 60 }}",
+        poll_interval=0.1,
+        retries=1,
+        retry_delay=datetime.timedelta(seconds=0),
+    )
