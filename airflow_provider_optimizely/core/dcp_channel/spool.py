@@ -65,8 +65,11 @@ class ChangeSpool:
         self.file_bytes = 0
 
     def set_columns(self, attributes: Sequence[str]) -> None:
-        """The attributes of the file's header (those the source's columns write), before any item."""
+        """The attributes of the file's header (those the source's columns write), before any item. An
+        attribute named ``customerId`` (any case) would be the key column twice: then no row fits."""
         self.columns = list(dict.fromkeys(attributes))
+        if any(name.lower() == CUSTOMER_ID.lower() for name in self.columns):
+            self.columns = []
         self._csv.writerow([CUSTOMER_ID, *self.columns])
 
     def add(self, batch: Batch, bodies: Sequence[Mapping[str, Any]]) -> None:
