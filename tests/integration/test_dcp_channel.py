@@ -13,7 +13,6 @@ from datetime import date, timedelta
 import psycopg2
 import pytest
 
-from airflow_provider_optimizely.emulator.common import EmulatorSettings
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from tests.integration.helpers import PG_CONN, PG_DSN, unique
 
@@ -101,8 +100,7 @@ def profile_writes(emulator) -> int:
 
 
 def uploaded_rows(emulator, key: str) -> list[list[str]]:
-    settings = EmulatorSettings()  # the emulator's own S3 keys: fixed, public test credentials
-    s3 = emulator.s3_client(settings.s3_admin_access_key, settings.s3_admin_secret_key)
+    s3 = emulator.s3_admin_client()
     body = s3.get_object(Bucket="optimizely-import", Key=key)["Body"].read().decode()
     return list(csv.reader(io.StringIO(body)))
 
