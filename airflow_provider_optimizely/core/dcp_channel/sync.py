@@ -40,7 +40,6 @@ from airflow_provider_optimizely.core.dcp_channel.choice import (
     BULK,
     DEFAULT_BULK_THRESHOLD,
     REST,
-    ChannelChoice,
     choose_channel,
 )
 from airflow_provider_optimizely.core.dcp_channel.spool import ChangeSpool
@@ -129,7 +128,7 @@ def sync_by_channel(
             "changed": spool.items,
         }
         if choice.channel == BULK and spool.in_file:
-            _bulk(spool, writer, choice, settings, bulk_target(), changes, common, clock, sleep)
+            _bulk(spool, writer, settings, bulk_target(), changes, common, clock, sleep)
         else:
             _replay(spool.read(), writer, changes, common)
             report.channel["rows_by_profile_api"] = spool.items
@@ -152,7 +151,6 @@ def _to_send(changes: ChangeFilter) -> int:
 def _bulk(
     spool: ChangeSpool,
     writer: DcpProfileWriter,
-    choice: ChannelChoice,
     settings: ChannelSettings,
     target: BulkTarget,
     changes: ChangeFilter | None,
