@@ -58,7 +58,7 @@ def upload_once(target: BulkTarget, path: Path, content_hash: str, log: Log) -> 
     """``(S3 key, reused)``: the file an earlier try of this run uploaded with this content, else a new
     upload of ``path``."""
     existing = earlier_upload(target.keys_under(target.prefix), content_hash, "csv")
-    if existing is None:
+    if existing is None and target.try_number > 1:  # only an earlier try can have uploaded it
         existing = _in_history(target.history(), target.prefix, content_hash)
     if existing is not None:
         log.info("an earlier try of this run uploaded this change set as %s: waiting for it", existing)

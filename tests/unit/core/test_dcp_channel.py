@@ -271,3 +271,16 @@ def test_a_dry_run_says_which_channel_it_would_take_and_sends_nothing(tmp_path):
         "dry_run": True,
     }
     assert dcp.writes == [] and target.files == {}
+
+
+def test_a_retry_finds_the_earlier_file_in_upload_history_when_dcp_removed_it_from_s3(tmp_path):
+    run, changes = state_run(tmp_path)
+    target = FakeImportPath(processes=False)
+    with pytest.raises(UploadHistoryTimeout):
+        sync(people(150), target, changes=changes, upload_timeout=0.0)
+    run.abandon()
+    target.keys_under = lambda prefix: []  # DCP processed the object and removed it from the bucket
+    target.processes, target.try_number = True, 2
+    _, changes = state_run(tmp_path)
+    report, _ = sync(people(150), target, changes=changes)
+    assert len(target.files) == 1 and report.channel["reused_upload"] is True
