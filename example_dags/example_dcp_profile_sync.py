@@ -5,8 +5,10 @@
 2. ``register_attributes`` registers one attribute per column of the warehouse table
    ``params.source_table`` (its SQL types decide the datatypes), skipping the key column and those that
    exist already.
-3. ``sync_profiles`` writes every row as a customer profile (customerId = ``params.identifier_column``)
-   and returns the run report.
+3. ``sync_profiles`` writes the rows that changed since its last run (every row on the first) as
+   customer profiles (customerId = ``params.identifier_column``): 1,000 or more as one bulk-upload file
+   acknowledged from Upload History, fewer through the profile API (``method="auto"``,
+   docs/dcp-channel.md); it returns the run report, which says which channel and why.
 
 Connections: ``optimizely_default`` (DCP) and ``warehouse`` (any SQL connection). Every step is safe to
 run again: a rerun finds the table and the attributes and rewrites the same profiles.

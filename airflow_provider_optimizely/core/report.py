@@ -75,6 +75,8 @@ class RunReport:
     sync_state: dict[str, Any] | None = None
     # ``i/n`` when this run is one partition of a sync (``core.partitions``).
     partition: str | None = None
+    # Which channel carried the rows and why, where an API has more than one (``core.dcp_channel``).
+    channel: dict[str, Any] | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rows_rejected += 1
@@ -107,6 +109,7 @@ class RunReport:
             "stopped": None
             if self.stopped_by is None
             else {"after_row": self.rows_read, "reason": self.stopped_by},
+            **({} if self.channel is None else {"channel": self.channel}),
         }
 
     def summary(self) -> str:
@@ -123,6 +126,8 @@ class RunReport:
         )
         if self.details:
             line += "; " + ", ".join(f"{name} {count}" for name, count in sorted(self.details.items()))
+        if self.channel is not None:
+            line += f"; channel {self.channel['reason']}"
         if self.stopped_by is not None:
             line += f"; STOPPED after row {self.rows_read}: {self.stopped_by}"
         return line
@@ -132,6 +137,7 @@ class RunReport:
         requests = request_counts(self.requests)
         rows = [
             ("operation", f"{self.operation} on {self.api}" + (f" ({self.target})" if self.target else "")),
+            *((("channel", self.channel["reason"]),) if self.channel is not None else ()),
             ("rows read", self.rows_read),
             ("rows sent", self.rows_sent),
             ("rows succeeded", self.rows_succeeded),

@@ -125,7 +125,11 @@ def create_app(settings: EmulatorSettings, state: EmulatorState | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.s3_endpoint_url:
             runtime.importer = S3Importer(
-                runtime.state.dcp, settings, runtime.received["dcp"], runtime.reorder_same_name_uploads
+                runtime.state.dcp,
+                settings,
+                runtime.received["dcp"],
+                runtime.reorder_same_name_uploads,
+                lambda: runtime.faults.row_refusal("dcp"),
             )
             runtime.importer.start()
         if settings.state_file:

@@ -11,6 +11,12 @@ A fault spec (JSON through ``PUT /_emulator/faults``, or ``--fault`` on the comm
                                                        # vendor seconds (DCP's is at least 60)
      "seed": 1}                                        # a seeded draw, so a test is repeatable
 
+DCP's bulk import has a route of its own, ``IMPORT_ROUTE`` (``"IMPORT /upload"``), where one more fault
+applies: ``{"api": "dcp", "route": "IMPORT /upload", "row_refusal_rate": 0.01, "seed": 1}`` refuses that
+share of the rows of every file processed (``processed`` with ``rows_failed``, each row in ``errors``),
+chosen by a seeded hash of the row's customerId, so the same customers are refused on every file: what
+DCP does when it refuses rows for reasons of its own (docs/api-contract.md §4.6).
+
 ``route`` is ``"METHOD /template"`` relative to the API's prefix, as ``Received`` counts it
 (``"POST /customer_profile/{service_id}/{table_id}/{customer_id}"``), or a concrete path
 (``"POST /customer_profile/20001/20002/c1"``); a spec for the route wins over one for the whole API.
@@ -18,9 +24,11 @@ A fault spec (JSON through ``PUT /_emulator/faults``, or ``--fault`` on the comm
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from airflow_provider_optimizely.emulator.common import API_NAMES
 
 FAULT_STATUSES = (429, 500, 502, 503, 504)
+#: The route of DCP's bulk import (no HTTP route: the worker that processes uploaded files).
+IMPORT_ROUTE = "IMPORT /upload"
+ROW_REFUSAL_MESSAGE = "refused by an emulator fault (row_refusal_rate)"
 
 
 class FaultSpec(BaseModel):
@@ -42,6 +53,7 @@ class FaultSpec(BaseModel):
     delay_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     next: list[str] = Field(default_factory=list)
     retry_after: int = Field(default=1, ge=1)
+    row_refusal_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     seed: int | None = None
 
     @field_validator("api")
@@ -201,6 +213,21 @@ class FaultBoard:
         """Whether any fault is set for ``api`` (the emulator is misbehaving on purpose there)."""
         with self._lock:
             return any(key[0] == api for key in self._active)
+
+    def row_refusal(self, api: str) -> Callable[[str], bool] | None:
+        """Whether a row of a bulk-upload file is refused, by its customerId (``IMPORT_ROUTE``'s
+        ``row_refusal_rate``); None when no such fault is set."""
+        with self._lock:
+            active = self._active.get((api, IMPORT_ROUTE))
+        if active is None or not active.spec.row_refusal_rate:
+            return None
+        rate, seed = active.spec.row_refusal_rate, active.spec.seed or 0
+
+        def refused(customer_id: str) -> bool:
+            digest = hashlib.sha256(f"{seed}:{customer_id}".encode()).digest()
+            return int.from_bytes(digest[:8], "big") < rate * 2**64
+
+        return refused
 
     def decide(self, api: str, route: str, concrete: str) -> Outcome:
         with self._lock:

@@ -63,11 +63,13 @@ class S3Importer:
         settings: EmulatorSettings,
         received: Received,
         reorder_same_name: Callable[[], bool] = lambda: False,
+        row_refusal: Callable[[], Callable[[str], bool] | None] = lambda: None,
     ) -> None:
         self.state = state
         self.settings = settings
         self.received = received
         self.reorder_same_name = reorder_same_name
+        self.row_refusal = row_refusal
         self.bucket = settings.s3_bucket
         self.s3 = s3_client(settings)
         self._stop = threading.Event()
@@ -227,6 +229,7 @@ class S3Importer:
             max_bytes=self.settings.dcp_max_file_bytes,
             empty_cells=self.settings.empty_cells,
             value_syntax=self.settings.value_syntax,
+            refuse_row=self.row_refusal(),
         )
         try:
             report = check_file(

@@ -19,6 +19,8 @@ one bad value "fails the file", §4.6 says a ``processed`` file may have refused
 - Names and values are taken exactly as written: nothing is trimmed. The only spaces the emulator skips
   are those before an opening quote, as in seed 000's own example row, where a space follows each comma
   (``"CustomerId1", "John Doe", ...``).
+- A row whose customerId ``FileRules.refuse_row`` names is refused too (a fault set on purpose, see
+  ``faults.IMPORT_ROUTE``).
 - An empty line is skipped and not counted; a line of only delimiters is a row (with an empty customerId).
 - An empty cell of a ``string`` column writes ``""``; under ``empty_cells="no_value"`` every empty cell
   leaves the stored value alone.
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from airflow_provider_optimizely.emulator.dcp_values import ValueRefused, describe, from_text
+from airflow_provider_optimizely.emulator.faults import ROW_REFUSAL_MESSAGE
 
 MAX_ERRORS = 100
 APPLY_BATCH = 500
@@ -51,6 +54,8 @@ class FileRules:
     max_bytes: int = 10 * 10**9
     empty_cells: str = "invalid"
     value_syntax: str = "strict"
+    #: A fault: True for the customerId of a row to refuse (``faults.FaultBoard.row_refusal``).
+    refuse_row: Callable[[str], bool] | None = None
 
 
 @dataclass
@@ -263,7 +268,7 @@ def _first_pass(
         report.rows_total += 1
         if not header_ok:
             continue
-        refusal = _row_refusal(fields, columns)
+        refusal = _row_refusal(fields, columns, rules)
         if refusal is not None:
             report.rows_failed += 1
             report.error(line, *refusal)
@@ -277,11 +282,13 @@ def _first_pass(
                 report.fail(line, name, str(exc))
 
 
-def _row_refusal(fields: list[str], columns: _Columns) -> tuple[str | None, str] | None:
+def _row_refusal(fields: list[str], columns: _Columns, rules: FileRules) -> tuple[str | None, str] | None:
     if len(fields) != len(columns.names):
         return None, f"{len(fields)} fields where the header has {len(columns.names)}"
     if not fields[columns.key_index].strip():
         return columns.names[columns.key_index], "customerId is empty"
+    if rules.refuse_row is not None and rules.refuse_row(fields[columns.key_index]):
+        return columns.names[columns.key_index], ROW_REFUSAL_MESSAGE
     return None
 
 
@@ -296,7 +303,7 @@ def _apply_pass(
     columns = _Columns(header[1], attributes, FileReport())
     batch: list[Row] = []
     for _line, fields in rows:
-        if _row_refusal(fields, columns) is not None:
+        if _row_refusal(fields, columns, rules) is not None:
             continue
         values: dict[int, Any] = {}
         for value, attribute in zip(fields, columns.attributes, strict=True):

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
 from airflow_provider_optimizely.core.errors import TerminalError
-from airflow_provider_optimizely.core.incremental import change_tracking, close
+from airflow_provider_optimizely.core.incremental import ChangeFilter, EventFilter, change_tracking, close
+from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import (
     DEFAULT_PROGRESS_INTERVAL,
@@ -296,18 +297,16 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
             fetch_size=self.fetch_size,
             single_column=self.single_column,
         ) as (pages, total):
-            run_sync(
+            self.send_pages(
                 pages,
                 writer,
+                hook,
                 report=report,
                 changes=None if run is None else change_tracking(run, marks_dispatch=writer.batch_size > 1),
                 partition=partition,
-                max_concurrency=concurrency,
-                concurrency=adaptive,
-                max_rejected=self.max_rejected,
+                concurrency=concurrency,
+                adaptive=adaptive,
                 progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
-                request_stats=hook.client.stats.as_dict,
-                logger=self.log,
             )
 
         if adaptive is not None:
@@ -327,6 +326,35 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
             cap = hook.extras.get("max_concurrency_cap") or hook.default_concurrency_cap
         adaptive = AdaptiveConcurrency(concurrency_of(cap))
         return adaptive.cap, adaptive
+
+    def send_pages(
+        self,
+        pages: Iterable[Page],
+        writer: Writer,
+        hook: HookT,
+        *,
+        report: RunReport,
+        changes: ChangeFilter | EventFilter | None,
+        partition: Partition | None,
+        concurrency: int,
+        adaptive: AdaptiveConcurrency | None,
+        progress: ProgressLog,
+    ) -> None:
+        """Send the source's pages through ``writer`` (``core.sync.run_sync``); an API with another way
+        to send them overrides this."""
+        run_sync(
+            pages,
+            writer,
+            report=report,
+            changes=changes,
+            partition=partition,
+            max_concurrency=concurrency,
+            concurrency=adaptive,
+            max_rejected=self.max_rejected,
+            progress=progress,
+            request_stats=hook.client.stats.as_dict,
+            logger=self.log,
+        )
 
     def begin_state(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | IntervalRun | None:
         """The sync state's run for this attempt, or None when the sync keeps no state."""

@@ -357,3 +357,23 @@ def test_reordering_same_name_uploads_is_a_setting(
     dcp.emulator.set_processing_delay(0)
     finished(dcp, crm, count=2)
     assert profile(dcp, crm, "c1") == {"orders": orders}
+
+
+def test_a_row_refusal_fault_refuses_the_same_customers_in_every_file(dcp: Dcp, crm: Table):
+    """``row_refusal_rate`` on the import route: DCP refusing rows for reasons of its own (§4.6)."""
+    dcp.emulator.set_faults("dcp", "IMPORT /upload", row_refusal_rate=0.2, seed=3)
+    body = "customerId,orders\n" + "".join(f"c{i},{i}\n" for i in range(200))
+    upload(dcp, crm, "a.csv", body.encode())
+    [entry] = finished(dcp, crm)
+    refused = {error["row"] for error in entry["errors"]}
+    assert entry["status"] == "processed" and 20 <= entry["rows_failed"] <= 60
+    assert entry["rows_processed"] == 200 - entry["rows_failed"] and len(refused) == entry["rows_failed"]
+    assert {error["message"] for error in entry["errors"]} == {
+        "refused by an emulator fault (row_refusal_rate)"
+    }
+    for line in (2, 3, 4, 5, 6, 7, 8, 9, 10):
+        assert (profile(dcp, crm, f"c{line - 2}") is None) == (line in refused)
+    upload(dcp, crm, "b.csv", body.encode())
+    entries = finished(dcp, crm, count=2)
+    assert {error["row"] for error in entries[0]["errors"]} == refused
+    dcp.emulator.clear_faults()

@@ -3,13 +3,12 @@ bulk-upload CSV, each value as the text DCP reads back as the same value (``cell
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from airflow_provider_optimizely.core.content_hash import FileTooLargeError, HashingWriter
-from airflow_provider_optimizely.core.csv_check.files import text_writer
+from airflow_provider_optimizely.core.content_hash import FileTooLargeError
 from airflow_provider_optimizely.core.csv_check.header import Columns, pii_message, resolve_header
+from airflow_provider_optimizely.core.csv_check.output import UploadCsvWriter
 from airflow_provider_optimizely.core.csv_check.report import (
     CheckOptions,
     CheckResult,
@@ -36,9 +35,7 @@ def check_rows(
     """
     result = CheckResult()
     log = ProblemLog(options, result)
-    writer_bytes = HashingWriter(output, options.max_bytes)
-    out_text = text_writer(writer_bytes)
-    writer = csv.writer(out_text, delimiter=delimiter, lineterminator="\n")
+    writer = UploadCsvWriter(output, delimiter=delimiter, max_bytes=options.max_bytes)
     columns = resolve_header(column_names, options, log)
     result.columns = columns.names
     try:
@@ -63,9 +60,8 @@ def check_rows(
     except FileTooLargeError as exc:
         log.refuse(0, None, None, str(exc))
     finally:
-        out_text.flush()
-        out_text.detach().flush()
-    result.bytes, result.content_hash = writer_bytes.count, writer_bytes.sha256.hexdigest()
+        writer.close()
+    result.bytes, result.content_hash = writer.bytes, writer.content_hash
     return result
 
 

@@ -71,6 +71,7 @@ class DcpProfileWriter(RowWriter):
             a.name: [str(a.datatype), a.format or None] for a in sorted(live, key=lambda a: a.name)
         }
         self.validators = attribute_validators(live)
+        self.source_columns: list[str] = []
         if self.mapping is not None:
             unknown = sorted(t for t in self.mapping.values() if t not in self.validators)
             if unknown:
@@ -80,6 +81,7 @@ class DcpProfileWriter(RowWriter):
                 )
 
     def check_columns(self, columns: Sequence[str]) -> None:
+        self.source_columns = list(columns)
         require_columns(columns, [self.identifier_column], "the identifier_column: each profile's customerId")
         unknown = unmapped_targets(
             columns, self.mapping, self.identifier_column, self.validators.__contains__
@@ -91,6 +93,11 @@ class DcpProfileWriter(RowWriter):
                 "Register them (OptimizelyDcpRegisterAttributesOperator), map the columns to registered "
                 "attributes with column_mapping, or leave them out of the source"
             )
+
+    def attributes_written(self) -> list[str]:
+        """The attributes the source's columns write (once ``check_columns`` saw them), in their order."""
+        columns = dict.fromkeys(self.source_columns)
+        return [target for _, target, _ in mapped_values(columns, self.mapping, self.identifier_column)]
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
         key = path_key_of(row, self.identifier_column, "DCP customer id")

@@ -51,6 +51,19 @@ def test_the_upsert_writer_reads_a_templated_table_id_as_a_number():
         bad.build_writer(hook)
 
 
+def test_the_upsert_channel_settings_are_checked_when_the_dag_is_parsed_unless_templated():
+    kwargs = {"task_id": "t", "table_id": 1, "identifier_column": "id", "rows": []}
+    with pytest.raises(ValueError, match="method is one of auto, rest, bulk"):
+        OptimizelyDcpUpsertProfilesOperator(method="s3", **kwargs)
+    with pytest.raises(ValueError, match="bulk_threshold must be at least 1"):
+        OptimizelyDcpUpsertProfilesOperator(bulk_threshold=0, **kwargs)
+    templated = OptimizelyDcpUpsertProfilesOperator(
+        method="{{ params.method }}", bulk_threshold="{{ params.n }}", **kwargs
+    )
+    assert {"method", "bulk_threshold", "upload_timeout"} <= set(templated.template_fields)
+    assert OptimizelyDcpUpsertProfilesOperator(**kwargs).method == "auto"
+
+
 # -- DCP create-table ---------------------------------------------------------------------------------
 
 
