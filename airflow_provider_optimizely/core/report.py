@@ -75,6 +75,8 @@ class RunReport:
     sync_state: dict[str, Any] | None = None
     # ``i/n`` when this run is one partition of a sync (``core.partitions``).
     partition: str | None = None
+    # The source's columns, as its first page had them (for lineage; not in the XCom).
+    source_columns: list[str] | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rows_rejected += 1

@@ -244,6 +244,8 @@ class RestClient:
         finally:
             call.limiter.release()
         if response.status_code < 400:
+            if body:
+                self.stats.add(bytes_accepted=len(body))
             return response
         if response.status_code == 401 and self.auth is not None and not call.reauthenticated:
             call.reauthenticated = True

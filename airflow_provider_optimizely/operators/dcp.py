@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely.assets import DCP_TABLE
 from airflow_provider_optimizely.core.report import request_counts
 from airflow_provider_optimizely.core.target_setup import (
     DEFAULT_SERVICE_NAME,
@@ -26,9 +27,11 @@ from airflow_provider_optimizely.core.target_setup import (
 )
 from airflow_provider_optimizely.core.writers.dcp import DcpProfileWriter
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
+from airflow_provider_optimizely.links import DcpTableLink
 from airflow_provider_optimizely.operators._attributes import RegisterAttributesOperator
 from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator
 from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+from airflow_provider_optimizely.operators._target import mapped_fields
 from airflow_provider_optimizely.operators.dcp_bulk_upload import OptimizelyDcpBulkUploadOperator
 
 if TYPE_CHECKING:
@@ -156,6 +159,9 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
 
     hook_class = OptimizelyDcpHook
     operation = "upsert-profiles"
+    target_kind = DCP_TABLE
+    target_link = DcpTableLink
+    operator_extra_links = (DcpTableLink(),)
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "table_id",
@@ -180,6 +186,16 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         self.table_id = table_id
         self.identifier_column = identifier_column
         self.column_mapping = column_mapping
+        self.declare_target()
+
+    def target_argument(self) -> Any:
+        return self.table_id
+
+    def target_name(self) -> str:
+        return str(table_id_of(self.table_id))
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        return mapped_fields(columns, self.identifier_column, "customerId", self.column_mapping)
 
     def build_writer(self, hook: OptimizelyDcpHook) -> DcpProfileWriter:
         return DcpProfileWriter(
