@@ -43,6 +43,7 @@ class Origin:
     namespace: str
     name: str
     field: str
+    #: True when the value is the source's as it is (a file's column): an IDENTITY transformation.
     identity: bool
 
 
@@ -105,14 +106,14 @@ def _sql_inputs(
     parsed = parser.parse(parser.split_sql_string(sql))
     origins: dict[str, list[Origin]] = {}
     for column in parsed.column_lineage if parsed else []:
+        # The parser says which columns a result column is made of, not how: no transformation is claimed.
         found = [
-            Origin(dataset.namespace, dataset.name, source.name, source.name == column.descendant.name)
+            Origin(dataset.namespace, dataset.name, source.name, identity=False)
             for source in column.lineage
             for dataset in _datasets_of(lineage.inputs, source.origin)
         ]
         if found:
-            identity = len(found) == 1 and found[0].identity
-            origins[column.descendant.name] = [Origin(o.namespace, o.name, o.field, identity) for o in found]
+            origins[column.descendant.name] = found
     return list(lineage.inputs), dict(lineage.job_facets), origins
 
 
@@ -179,11 +180,9 @@ def _output(namespace: str, name: str, written: Written | None, origins: dict[st
                         namespace=o.namespace,
                         name=o.name,
                         field=o.field,
-                        transformations=[
-                            Transformation(
-                                type="DIRECT", subtype="IDENTITY" if o.identity else "TRANSFORMATION"
-                            )
-                        ],
+                        transformations=[Transformation(type="DIRECT", subtype="IDENTITY")]
+                        if o.identity
+                        else None,
                     )
                     for o in sources
                 ]
