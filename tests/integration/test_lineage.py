@@ -215,14 +215,24 @@ def asset_events(uri: str) -> list[tuple[str, str, int]]:
         return sorted((e.source_dag_id, e.source_task_id, e.source_map_index) for e in events)
 
 
-def test_an_odp_sync_starts_the_dag_scheduled_on_its_asset(
+def xcom_of(dag_id: str, run_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run_id, dag_ids=dag_id, key=key)).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def test_an_odp_sync_starts_the_dag_scheduled_on_its_asset_and_links_to_the_object(
     run_dag, consumer, emulator, emulator_connections, tmp_path
 ):
     consumer("assets_odp_consumer")
     path = write_csv(tmp_path / "p.csv", ["email", "city"], [("a@x.io", "Oslo"), ("b@x.io", "Rome")])
     assert asset_triggered_runs("assets_odp_consumer") == []
 
-    run_dag("assets_odp_sync", conf={"path": path}).assert_success()
+    result = run_dag("assets_odp_sync", conf={"path": path})
+    result.assert_success()
     scheduler_creates_runs()
 
     (run,) = asset_triggered_runs("assets_odp_consumer")
