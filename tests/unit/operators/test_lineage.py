@@ -274,3 +274,15 @@ def test_an_event_sync_names_type_action_identifiers_and_data():
 def test_the_dcp_key_is_the_customer_id():
     op = OptimizelyDcpUpsertProfilesOperator(task_id="t", table_id=3, identifier_column="uid", rows=[])
     assert op.written_fields(["uid", "a"]) == [("uid", "customerId"), ("a", "a")]
+
+
+def test_without_the_openlineage_provider_an_operator_reports_no_lineage_and_fails_nothing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)  # not installed
+    op = with_hook(
+        OptimoveUploadRecordsOperator(task_id="t", data_connection_uuid="u", identifier_column="id", rows=[]),
+        Optimove(),
+    )
+    assert op.get_openlineage_facets_on_start() is None
+    assert op.get_openlineage_facets_on_complete(None) is None
