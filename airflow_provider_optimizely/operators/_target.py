@@ -115,11 +115,9 @@ class SyncTargetMixin:
         name = self.target_name()
         self._resolved_target = name
         uri = target_uri(self.target_kind, self.conn_id, name)
-        outlets = [
-            o
-            for o in self.outlets
-            if not (isinstance(o, Asset) and urlsplit(o.uri).scheme == self.target_kind.scheme)
-        ]
+        # The Asset declared when the task was built is matched by (name, URI); its reference, by URI only,
+        # also matches the asset of a consumer that spelt the URI otherwise (Airflow normalises only URIs).
+        outlets = [o for o in self.outlets if not (isinstance(o, Asset) and o.uri == uri)]
         self.outlets = [*outlets, Asset.ref(uri=uri)] if changes_target else outlets
         self._persist_link(context, name)
         return name
