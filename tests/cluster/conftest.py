@@ -21,7 +21,7 @@ from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from scripts.cluster import AirflowApi, ClusterSettings, LocalCluster
 
 CLUSTER_DAGS = Path(__file__).resolve().parent / "dags"
-CLUSTER_DAG_IDS = ("cluster_odp_profiles", "cluster_slow_odp_profiles")
+CLUSTER_DAG_IDS = ("cluster_odp_profiles", "cluster_slow_odp_profiles", "cluster_customers_synced")
 
 
 def _echo(message: str) -> None:
