@@ -24,6 +24,15 @@ def _text(label: str, description: str, *, secret: bool = False, url: bool = Fal
     return {"label": label, "description": description, "schema": schema}
 
 
+# Every connection type: the base of its extra link (airflow_provider_optimizely.links; docs/lineage.md).
+_UI_FIELDS = {
+    "ui_base_url": _text(
+        "Web UI base URL",
+        "Base of the task's link to its target in the vendor's web UI (the default pattern is inferred).",
+        url=True,
+    ),
+}
+
 _RETRY_FIELDS = {
     "max_attempts": _number(
         "Max attempts",
@@ -90,6 +99,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
             "s3_endpoint_url": _text("S3 endpoint URL", "Only for an emulator or a proxy.", url=True),
             "s3_region": _text("S3 region", "Region of the optimizely-import bucket."),
             **_RETRY_FIELDS,
+            **_UI_FIELDS,
         },
     },
     {
@@ -111,6 +121,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
                 "Requests per second", "Client-side budget (profiles: at most 10)."
             ),
             **_RETRY_FIELDS,
+            **_UI_FIELDS,
         },
     },
     {
@@ -126,6 +137,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
             "default_scope": _text("Default scope", "Scope used when a call names none (default 'default')."),
             "requests_per_second": _number("Requests per second", "Client-side budget (none by default)."),
             **_RETRY_FIELDS,
+            **_UI_FIELDS,
         },
     },
     {
@@ -141,6 +153,7 @@ _CONNECTION_TYPES: list[dict[str, Any]] = [
             "brand_api_key": _text("Brand key", "Sent as x-brand-key.", secret=True),
             "requests_per_second": _number("Requests per second", "Client-side budget (none by default)."),
             **_RETRY_FIELDS,
+            **_UI_FIELDS,
         },
     },
 ]
@@ -172,6 +185,15 @@ _CONFIG: dict[str, Any] = {
         },
     }
 }
+
+
+_ASSET_FACTORIES = {
+    "optimizely-dcp": "create_dcp_asset",
+    "optimizely-odp": "create_odp_asset",
+    "optimizely-profile-store": "create_profile_store_asset",
+    "optimove": "create_optimove_asset",
+}
+_LINKS = ("DcpTableLink", "OdpObjectLink", "ProfileStoreScopeLink", "OptimoveConnectionLink")
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -215,4 +237,14 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.sensors.dcp"]}],
         "triggers": [{"integration-name": "Optimizely", "python-modules": [f"{_PACKAGE}.triggers.dcp"]}],
         "config": _CONFIG,
+        # One scheme per API (airflow_provider_optimizely.assets): a normaliser and a factory each.
+        "asset-uris": [
+            {
+                "schemes": [scheme],
+                "handler": f"{_PACKAGE}.assets.sanitize_uri",
+                "factory": f"{_PACKAGE}.assets.{factory}",
+            }
+            for scheme, factory in _ASSET_FACTORIES.items()
+        ],
+        "extra-links": [f"{_PACKAGE}.links.{link}" for link in _LINKS],
     }

@@ -175,6 +175,8 @@ def upload_result(
         "rows_rejected": summary.get("rows_rejected", 0),
         "bytes": summary.get("bytes", 0),
         "content_hash": summary.get("content_hash"),
+        # The file's header: the attributes it wrote (for lineage).
+        "columns": list(check.columns) if check is not None else [],
         "problems": summary.get("problems", []),
         "reused": reused,
         "try_number": try_number,

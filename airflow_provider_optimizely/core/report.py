@@ -77,6 +77,8 @@ class RunReport:
     partition: str | None = None
     # Which channel carried the rows and why, where an API has more than one (``core.dcp_channel``).
     channel: dict[str, Any] | None = None
+    # The source's columns, as its first page had them (for lineage; not in the XCom).
+    source_columns: list[str] | None = None
 
     def reject(self, rejection: Rejection) -> None:
         self.rows_rejected += 1

@@ -15,7 +15,14 @@ class RequestStats:
     counts there.
     """
 
-    _FIELDS = ("requests", "retries", "maybe_applied_twice", "throttled_seconds", "backoff_seconds")
+    _FIELDS = (
+        "requests",
+        "retries",
+        "maybe_applied_twice",
+        "throttled_seconds",
+        "backoff_seconds",
+        "bytes_accepted",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -24,6 +31,8 @@ class RequestStats:
         self.maybe_applied_twice = 0
         self.throttled_seconds = 0.0
         self.backoff_seconds = 0.0
+        # Bytes of the request bodies the API answered with success (the lineage's output size).
+        self.bytes_accepted = 0
 
     def add(self, **deltas: float) -> None:
         with self._lock:

@@ -255,6 +255,8 @@ class RestClient:
             if concurrency is not None:
                 concurrency.record(status, time.monotonic() - sent_at)
         if response.status_code < 400:
+            if body:
+                self.stats.add(bytes_accepted=len(body))
             return response
         if response.status_code == 401 and self.auth is not None and not call.reauthenticated:
             call.reauthenticated = True

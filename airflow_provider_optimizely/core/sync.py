@@ -374,7 +374,8 @@ def _pump(
     position = 0  # rows of the source so far, every partition's
     for page in pages:
         if not columns_checked:
-            writer.check_columns(columns_of(page))
+            report.source_columns = columns_of(page)
+            writer.check_columns(report.source_columns)
             columns_checked = True
         first_row = position + 1
         position += len(page)

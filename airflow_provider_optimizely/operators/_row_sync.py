@@ -37,8 +37,10 @@ from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE
 from airflow_provider_optimizely.core.sync import DEFAULT_MAX_CONCURRENCY, Writer, describe_stop, run_sync
 from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, SyncState
 from airflow_provider_optimizely.operators._base import HookT, OptimizelyBaseOperator, as_bool
+from airflow_provider_optimizely.operators._lineage import Written
 from airflow_provider_optimizely.operators._sources import count_sources, open_rows
 from airflow_provider_optimizely.operators._sync_state import default_sync_id, open_state_store, run_key
+from airflow_provider_optimizely.operators._target import SyncTargetMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -98,8 +100,10 @@ def check_reject_limit_at_parse(value: Any) -> None:
         RejectLimit.parse(value)
 
 
-class RowSyncOperator(OptimizelyBaseOperator[HookT]):
+class RowSyncOperator(SyncTargetMixin, OptimizelyBaseOperator[HookT]):
     """Stream rows from one source into the API through its writer; return the run report (the XCom).
+
+    Its target is an outlet Asset, an extra link and an OpenLineage output (``operators._target``).
 
     :param sql: a query (or a ``.sql`` file) run on ``sql_conn_id``, any Airflow SQL connection whose hook
         is a common-sql ``DbApiHook``; ``parameters`` bind into it. Read a page at a time (``fetch_size``
@@ -155,6 +159,8 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     keeps_state: ClassVar[bool] = True
     #: ``max_concurrency`` when none is given: a number, or ``"auto"`` for an API with no published limit.
     default_max_concurrency: ClassVar[int | str] = DEFAULT_MAX_CONCURRENCY
+    #: The report of the last run, for its lineage.
+    _last_report: RunReport | None = None
 
     def __init__(
         self,
@@ -225,6 +231,16 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
     def after_sync(self, hook: HookT, run: KeyRun | IntervalRun | None, report: RunReport) -> None:
         """Work once every row was sent and before the state is kept (mirror-mode deletes)."""
 
+    def written(self) -> Written | None:
+        report = self._last_report
+        if report is None:
+            return None
+        return Written(
+            self.written_fields(report.source_columns),
+            rows=report.rows_succeeded,
+            bytes=int(report.requests.get("bytes_accepted", 0)),
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         parse_reject_limit(self.max_rejected)
         partition = None if self.partition in (None, "") else Partition.parse(self.partition)
@@ -234,6 +250,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
             rejects_kept=self.rejected_rows_in_report,
             partition=None if partition is None else str(partition),
         )
+        self._last_report = report
         started = time.monotonic()
         try:
             self._run(report, context, partition)
@@ -260,6 +277,7 @@ class RowSyncOperator(OptimizelyBaseOperator[HookT]):
         run: KeyRun | IntervalRun | None = None
         try:
             writer = self.build_writer(hook)
+            self.announce_target(context, changes_target=not as_bool(self.dry_run_only, "dry_run"))
             run = self.begin_state(writer, hook, context)
             self._sync(writer, hook, report, run, concurrency, partition, adaptive)
         except TooManyRejectedRows:

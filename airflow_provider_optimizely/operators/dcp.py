@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely.assets import DCP_TABLE
 from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
 from airflow_provider_optimizely.core.dcp_channel import (
     DEFAULT_BULK_THRESHOLD,
@@ -43,10 +44,12 @@ from airflow_provider_optimizely.core.target_setup import (
 )
 from airflow_provider_optimizely.core.writers.dcp import DcpProfileWriter
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
+from airflow_provider_optimizely.links import DcpTableLink
 from airflow_provider_optimizely.operators._attributes import RegisterAttributesOperator
 from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator
 from airflow_provider_optimizely.operators._dcp_channel import TableImportPath
 from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+from airflow_provider_optimizely.operators._target import mapped_fields
 from airflow_provider_optimizely.operators.dcp_bulk_upload import OptimizelyDcpBulkUploadOperator
 
 if TYPE_CHECKING:
@@ -192,6 +195,9 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
     hook_class = OptimizelyDcpHook
     default_max_concurrency = "auto"
     operation = "upsert-profiles"
+    target_kind = DCP_TABLE
+    target_link = DcpTableLink
+    operator_extra_links = (DcpTableLink(),)
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "table_id",
@@ -240,6 +246,16 @@ class OptimizelyDcpUpsertProfilesOperator(RowSyncOperator[OptimizelyDcpHook]):
         self.transfer_config_args = dict(transfer_config_args or {})
         self.work_dir = work_dir
         self._ti: Any = None
+        self.declare_target()
+
+    def target_argument(self) -> Any:
+        return self.table_id
+
+    def target_name(self) -> str:
+        return str(table_id_of(self.table_id))
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        return mapped_fields(columns, self.identifier_column, "customerId", self.column_mapping)
 
     def build_writer(self, hook: OptimizelyDcpHook) -> DcpProfileWriter:
         return DcpProfileWriter(

@@ -19,6 +19,7 @@ from airflow.sdk import BaseHook, ObjectStoragePath, ResumableJobMixin, Variable
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_optimizely.assets import DCP_TABLE
 from airflow_provider_optimizely.core.bulk_upload import (
     PreparedUpload,
     UploadRefused,
@@ -38,10 +39,13 @@ from airflow_provider_optimizely.core.pii import SaltedHasher
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE, file_format_of
 from airflow_provider_optimizely.core.upload_history import find_in_history
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
+from airflow_provider_optimizely.links import DcpTableLink
 from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator
+from airflow_provider_optimizely.operators._lineage import Written
 from airflow_provider_optimizely.operators._row_sync import check_reject_limit_at_parse, parse_reject_limit
 from airflow_provider_optimizely.operators._sources import local_file, query_tuples
 from airflow_provider_optimizely.operators._table_s3 import DcpTableS3Hook
+from airflow_provider_optimizely.operators._target import SyncTargetMixin
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -86,14 +90,17 @@ def salted_hashers(
     return dict.fromkeys(columns, SaltedHasher(salt))
 
 
-class OptimizelyDcpBulkUploadOperator(ResumableJobMixin, OptimizelyBaseOperator[OptimizelyDcpHook]):
+class OptimizelyDcpBulkUploadOperator(
+    SyncTargetMixin, ResumableJobMixin, OptimizelyBaseOperator[OptimizelyDcpHook]
+):
     """Check a CSV/TSV (or a query's rows) against a DCP table, then upload it to the table's S3 path.
 
     Nothing is uploaded when a row is bad (the task fails naming rows, columns and values), unless
     ``max_rejected`` lets bad rows be dropped. The file name is new for every run and content, and a
     retried task reuses the upload of an earlier try (kept by Airflow's ``ResumableJobMixin``, or found
     in S3 by run and content hash) and aborts what a killed try left half-uploaded. The XCom names the
-    table, the S3 key, rows, bytes and content hash, for ``OptimizelyDcpUploadHistorySensor``.
+    table, the S3 key, rows, bytes and content hash, for ``OptimizelyDcpUploadHistorySensor``. Its asset
+    event says the file was uploaded (DCP imports it later: the sensor waits for that).
 
     :param table_id: the DCP table (datasource) id.
     :param path: a CSV/TSV file: a local path or an object-storage URL (``s3://...`` with ``path_conn_id``).
@@ -130,6 +137,11 @@ class OptimizelyDcpBulkUploadOperator(ResumableJobMixin, OptimizelyBaseOperator[
     template_fields_renderers = {"sql": "sql", "parameters": "json"}
     external_id_key = "optimizely_bulk_upload"
     ui_color = "#d6e4f5"
+    target_kind = DCP_TABLE
+    target_link = DcpTableLink
+    operator_extra_links = (DcpTableLink(),)
+    #: The XCom of the last run, for its lineage.
+    _last_result: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -179,9 +191,30 @@ class OptimizelyDcpBulkUploadOperator(ResumableJobMixin, OptimizelyBaseOperator[
         self.transfer_config_args = dict(transfer_config_args or {})
         self.fetch_size = int(fetch_size)
         self.work_dir = work_dir
+        self.declare_target()
+
+    def target_argument(self) -> Any:
+        return self.table_id
+
+    def target_name(self) -> str:
+        return str(int(str(self.table_id)))
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        """The file's columns, each the attribute of its name (DCP's CSV rule)."""
+        return [(column, column) for column in columns or ()]
+
+    def written(self) -> Written | None:
+        result = self._last_result
+        if not result:
+            return None
+        fields = self.written_fields(result.get("columns"))
+        return Written(fields, rows=result.get("rows_uploaded"), bytes=result.get("bytes"))
 
     def execute(self, context: Context) -> Any:
-        return self.execute_resumable(context)
+        self.announce_target(context)
+        result = self.execute_resumable(context)
+        self._last_result = result if isinstance(result, dict) else None
+        return result
 
     # -- ResumableJobMixin: the "job" is the upload; its id is our XCom, kept in task_state_store ---------
 

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely.assets import ODP_OBJECT
+from airflow_provider_optimizely.core.mapping import normalise_mapping
 from airflow_provider_optimizely.core.sync import Writer
 from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun
 from airflow_provider_optimizely.core.target_setup import OdpFields, TargetSetupError, odp_object_type
 from airflow_provider_optimizely.core.writers.odp import OdpEventWriter, OdpProfileWriter
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
+from airflow_provider_optimizely.links import OdpObjectLink
 from airflow_provider_optimizely.operators._attributes import RegisterAttributesOperator
 from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator, as_bool
 from airflow_provider_optimizely.operators._row_sync import (
@@ -30,6 +33,7 @@ from airflow_provider_optimizely.operators._row_sync import (
     RowSyncOperator,
 )
 from airflow_provider_optimizely.operators._sync_state import default_sync_id
+from airflow_provider_optimizely.operators._target import mapped_fields
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -96,7 +100,22 @@ class OptimizelyOdpRegisterFieldsOperator(RegisterAttributesOperator[OptimizelyO
         return str(self.object_type)
 
 
-class OptimizelyOdpUpsertProfilesOperator(RowSyncOperator[OptimizelyOdpHook]):
+class _OdpSync(RowSyncOperator[OptimizelyOdpHook]):
+    """A sync into ODP; its target is an object type (``customers`` for profiles, ``events``)."""
+
+    target_kind = ODP_OBJECT
+    target_link = OdpObjectLink
+    operator_extra_links = (OdpObjectLink(),)
+    object_type: ClassVar[str]
+
+    def target_argument(self) -> Any:
+        return self.object_type
+
+    def target_name(self) -> str:
+        return self.object_type
+
+
+class OptimizelyOdpUpsertProfilesOperator(_OdpSync):
     """Create or update one ODP customer profile per source row, 500 a request; return the run report.
 
     Attributes are checked against the fields of the ``customers`` object before anything is read: a
@@ -116,6 +135,7 @@ class OptimizelyOdpUpsertProfilesOperator(RowSyncOperator[OptimizelyOdpHook]):
 
     hook_class = OptimizelyOdpHook
     operation = "upsert-profiles"
+    object_type = "customers"
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "identifier_column",
@@ -142,6 +162,11 @@ class OptimizelyOdpUpsertProfilesOperator(RowSyncOperator[OptimizelyOdpHook]):
         self.identifier_name = identifier_name
         self.column_mapping = column_mapping
         self.batch_size = batch_size
+        self.declare_target()
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        key = self.identifier_name or self.identifier_column
+        return mapped_fields(columns, self.identifier_column, f"identifiers.{key}", self.column_mapping)
 
     def build_writer(self, hook: OptimizelyOdpHook) -> OdpProfileWriter:
         return OdpProfileWriter(
@@ -153,7 +178,7 @@ class OptimizelyOdpUpsertProfilesOperator(RowSyncOperator[OptimizelyOdpHook]):
         )
 
 
-class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
+class OptimizelyOdpSendEventsOperator(_OdpSync):
     """Send one ODP event per source row, 500 a request; return the run report.
 
     Give the SQL a data interval so that each DAG run sends exactly its own events::
@@ -193,6 +218,7 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
 
     hook_class = OptimizelyOdpHook
     operation = "send-events"
+    object_type = "events"
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "event_type",
@@ -230,6 +256,36 @@ class OptimizelyOdpSendEventsOperator(RowSyncOperator[OptimizelyOdpHook]):
         self.identifier_columns = identifier_columns
         self.data_columns = data_columns
         self.batch_size = batch_size
+        self.declare_target()
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        """The event's type and action (from columns unless fixed), identifiers and data (the writer's rule:
+        without ``data_columns``, every other column, unless a ``data`` column holds an object)."""
+        fields: list[tuple[str | None, str]] = [
+            (None if self.event_type else self.type_column, "type"),
+            (None if self.action else self.action_column, "action"),
+        ]
+        identifiers = self._identifier_mapping()
+        if identifiers is None:
+            fields.append(("identifiers", "identifiers"))
+        else:
+            fields += [(column, f"identifiers.{name}") for column, name in identifiers.items()]
+        data = normalise_mapping(self.data_columns, "data_columns")
+        if data is None and columns is not None and "data" in columns:
+            data = {"data": "data"}
+        elif data is None:
+            taken = {self.type_column, self.action_column, "identifiers", *(identifiers or {})}
+            data = {column: f"data.{column}" for column in columns or () if column not in taken}
+        else:
+            data = {column: f"data.{field}" for column, field in data.items()}
+        return fields + list(data.items())
+
+    def _identifier_mapping(self) -> dict[str, str] | None:
+        """``{column: identifier name}``, as the writer keeps it."""
+        given = self.identifier_columns
+        if isinstance(given, Mapping):
+            return {str(column): str(name) for name, column in given.items()}
+        return normalise_mapping(given, "identifier_columns")
 
     def build_writer(self, hook: OptimizelyOdpHook) -> OdpEventWriter:
         return OdpEventWriter(

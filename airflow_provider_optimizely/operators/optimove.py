@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely.assets import OPTIMOVE_CONNECTION
 from airflow_provider_optimizely.core.errors import BadRequestError, NotFoundError
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
+from airflow_provider_optimizely.links import OptimoveConnectionLink
 from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator, as_bool
 from airflow_provider_optimizely.operators._row_sync import RowSyncOperator
+from airflow_provider_optimizely.operators._target import mapped_fields
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -156,6 +159,9 @@ class OptimoveUploadRecordsOperator(RowSyncOperator[OptimoveHook]):
     hook_class = OptimoveHook
     default_max_concurrency = "auto"
     operation = "upsert-profiles"
+    target_kind = OPTIMOVE_CONNECTION
+    target_link = OptimoveConnectionLink
+    operator_extra_links = (OptimoveConnectionLink(),)
     template_fields: Sequence[str] = (
         *RowSyncOperator.template_fields,
         "data_connection_uuid",
@@ -191,6 +197,23 @@ class OptimoveUploadRecordsOperator(RowSyncOperator[OptimoveHook]):
         self.allow_partial_records = allow_partial_records
         self.ttl_seconds = ttl_seconds
         self.batch_size = batch_size
+        self.declare_target()
+
+    def target_argument(self) -> Any:
+        return self.data_connection_uuid
+
+    def target_name(self) -> str:
+        if not self.data_connection_uuid:
+            raise AirflowFailException("data_connection_uuid is empty")
+        return str(self.data_connection_uuid)
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        """Every column, renamed by the mapping: the identifier under the primary key."""
+        mapping = self.column_mapping
+        key = self.primary_key or (dict(mapping) if isinstance(mapping, Mapping) else {}).get(
+            self.identifier_column
+        )
+        return mapped_fields(columns, self.identifier_column, key or self.identifier_column, mapping)
 
     def build_writer(self, hook: OptimoveHook) -> OptimoveWriter:
         if not self.data_connection_uuid:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from airflow_provider_optimizely.assets import PROFILE_STORE_SCOPE
 from airflow_provider_optimizely.core.mirror import DEFAULT_MAX_DELETE_FRACTION, delete_unseen
 from airflow_provider_optimizely.core.report import RunReport
 from airflow_provider_optimizely.core.sync import SyncConfigError
@@ -24,8 +25,10 @@ from airflow_provider_optimizely.core.writers.profile_store import (
     ProfileStorePutWriter,
 )
 from airflow_provider_optimizely.hooks.profile_store import OptimizelyProfileStoreHook
+from airflow_provider_optimizely.links import ProfileStoreScopeLink
 from airflow_provider_optimizely.operators._base import as_bool
 from airflow_provider_optimizely.operators._row_sync import RowSyncOperator, concurrency_of
+from airflow_provider_optimizely.operators._target import mapped_fields
 
 _UI_COLOR = "#fde2c4"
 
@@ -34,7 +37,23 @@ def _scope(asked: str | None, hook: OptimizelyProfileStoreHook) -> str | None:
     return asked or hook.extras.get("default_scope") or None
 
 
-class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfileStoreHook]):
+class _ScopeSync(RowSyncOperator[OptimizelyProfileStoreHook]):
+    """A sync into Profile Store; its target is a scope (``scope``, else the connection's
+    ``default_scope``)."""
+
+    target_kind = PROFILE_STORE_SCOPE
+    target_link = ProfileStoreScopeLink
+    operator_extra_links = (ProfileStoreScopeLink(),)
+    scope: str | None
+
+    def target_argument(self) -> Any:
+        return self.scope
+
+    def target_name(self) -> str:
+        return self.scope or self.hook.default_scope
+
+
+class OptimizelyProfileStorePutProfilesOperator(_ScopeSync):
     """Replace (or create) one Profile Store profile per source row; return the run report.
 
     A row's columns map to the profile's properties (``Name``, ``DeviceIds``, ``Visits``, ``FirstSeen``,
@@ -95,6 +114,10 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
         self.mirror = mirror
         self.max_delete_fraction = max_delete_fraction
         self.force_deletes = force_deletes
+        self.declare_target()
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        return mapped_fields(columns, self.identifier_column, "ProfileId", self.column_mapping)
 
     def build_writer(self, hook: OptimizelyProfileStoreHook) -> ProfileStorePutWriter:
         return ProfileStorePutWriter(
@@ -124,7 +147,7 @@ class OptimizelyProfileStorePutProfilesOperator(RowSyncOperator[OptimizelyProfil
         )
 
 
-class OptimizelyProfileStoreDeleteProfilesOperator(RowSyncOperator[OptimizelyProfileStoreHook]):
+class OptimizelyProfileStoreDeleteProfilesOperator(_ScopeSync):
     """Delete profiles (and their events) by id; return the run report, whose ``details`` count
     ``deleted`` and ``already_deleted``.
 
@@ -164,6 +187,13 @@ class OptimizelyProfileStoreDeleteProfilesOperator(RowSyncOperator[OptimizelyPro
         self.id_column = id_column
         self.scope = scope
         self.rate_limit_patience = float(rate_limit_patience)
+        self.declare_target()
+
+    def written_fields(self, columns: Sequence[str] | None) -> list[tuple[str | None, str]]:
+        """The ids deleted: the id column (the one column of a one-column source)."""
+        if columns is not None and len(columns) == 1:
+            return [(columns[0], "ProfileId")]
+        return [(self.id_column, "ProfileId")]
 
     @property
     def profile_ids(self) -> Any:

@@ -22,7 +22,12 @@ from airflow_provider_optimizely.emulator.handle import EmulatorHandle
 from scripts.cluster import AirflowApi, ClusterSettings, LocalCluster
 
 CLUSTER_DAGS = Path(__file__).resolve().parent / "dags"
-CLUSTER_DAG_IDS = ("cluster_odp_profiles", "cluster_slow_odp_profiles", "cluster_shared_budget")
+CLUSTER_DAG_IDS = (
+    "cluster_odp_profiles",
+    "cluster_slow_odp_profiles",
+    "cluster_shared_budget",
+    "cluster_customers_synced",
+)
 
 
 def _echo(message: str) -> None:

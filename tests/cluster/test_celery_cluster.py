@@ -19,6 +19,7 @@ def test_mapped_upserts_spread_over_both_workers_and_store_every_row(
     emulator: EmulatorHandle,
     all_workers_running: list[str],
 ):
+    cluster_api.unpause("cluster_customers_synced")  # Airflow queues runs only for an unpaused DAG
     outcome = cluster_api.run("cluster_odp_profiles", {"rows": 4000, "partitions": 8}, timeout=300)
 
     outcome.assert_success()
@@ -37,6 +38,22 @@ def test_mapped_upserts_spread_over_both_workers_and_store_every_row(
     assert stored["user3999@example.com"] == {"first_name": "Name3999", "city": "City 49"}
     received = emulator.received("odp")["items"]["odp_profiles"]
     assert (received["total"], received["duplicates"]) == (4000, 0)
+
+    # Each mapped task, running at once with others, recorded its asset event (none created the asset:
+    # the consumer declares it), and the scheduler started the DAG scheduled on it.
+    events = cluster_api.call(
+        "GET",
+        "/assets/events",
+        params={"source_dag_id": outcome.dag_id, "source_run_id": outcome.run_id, "limit": 100},
+    )["asset_events"]
+    assert sorted(e["source_map_index"] for e in events) == list(range(8))
+    assert {e["uri"] for e in events} == {"optimizely-odp://optimizely_odp_default/customers"}
+
+    def consumer_runs() -> list[dict[str, Any]]:
+        runs = cluster_api.call("GET", "/dags/cluster_customers_synced/dagRuns")["dag_runs"]
+        return [run for run in runs if run["run_type"] == "asset_triggered"]
+
+    wait_until(consumer_runs, timeout=120, interval=0.5, what="the asset-triggered run of the consumer")
 
 
 def test_a_task_whose_worker_is_killed_is_retried_and_finishes_on_the_other_worker(

@@ -52,3 +52,9 @@ def test_airflow_loads_the_plugin_that_fixes_the_ui_test_button(tmp_path: Path) 
     ).stdout
     line = next((row for row in listed.splitlines() if row.startswith("optimizely_provider ")), "")
     assert "ui_test_connection.PortlessConnectionTestMiddleware" in line
+
+
+def test_airflow_lists_the_extra_links_to_each_vendor(tmp_path: Path) -> None:
+    links = _airflow(tmp_path, "links")
+    for link in ("DcpTableLink", "OdpObjectLink", "ProfileStoreScopeLink", "OptimoveConnectionLink"):
+        assert f"airflow_provider_optimizely.links.{link}" in links

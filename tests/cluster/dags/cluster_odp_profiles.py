@@ -2,6 +2,8 @@
 
 - ``cluster_odp_profiles``: ``params.rows`` generated profiles split into ``params.partitions`` lists,
   each upserted by one mapped task (``.partial().expand()``), so that the tasks spread over the workers.
+- ``cluster_customers_synced``: scheduled on the asset of ODP ``customers`` profiles, which the upserts
+  record (eight mapped tasks at once on two workers: each records its event, none creates the asset).
 - ``cluster_slow_odp_profiles``: one upsert of ``params.rows`` profiles, 100 a request and one request at
   a time: with a slow emulator it runs long enough to lose its worker mid-run.
 
@@ -13,8 +15,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, task
 
+from airflow_provider_optimizely.assets import odp_object_asset
 from airflow_provider_optimizely.operators.odp import OptimizelyOdpUpsertProfilesOperator
 
 COMMON: dict[str, Any] = {
@@ -44,6 +48,15 @@ with DAG("cluster_odp_profiles", params={"rows": 4000, "partitions": 8}, **COMMO
     OptimizelyOdpUpsertProfilesOperator.partial(
         task_id="upsert", identifier_column="email", batch_size=250, max_concurrency=1
     ).expand(rows=split_profiles())
+
+with DAG(
+    "cluster_customers_synced",
+    schedule=[odp_object_asset("customers")],
+    start_date=COMMON["start_date"],
+    catchup=False,
+    tags=["cluster-test"],
+):
+    EmptyOperator(task_id="profiles_synced")
 
 with DAG("cluster_slow_odp_profiles", params={"rows": 1000, "partitions": 1}, **COMMON):
     OptimizelyOdpUpsertProfilesOperator.partial(
