@@ -22,7 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
 from airflow_provider_optimizely.core.errors import TerminalError
-from airflow_provider_optimizely.core.incremental import ChangeFilter, EventFilter, change_tracking, close
+from airflow_provider_optimizely.core.incremental import ChangeFilter, EventFilter, change_tracking
 from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import (
@@ -35,11 +35,11 @@ from airflow_provider_optimizely.core.report import (
 )
 from airflow_provider_optimizely.core.sources import DEFAULT_FETCH_SIZE
 from airflow_provider_optimizely.core.sync import DEFAULT_MAX_CONCURRENCY, Writer, describe_stop, run_sync
-from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, SyncState
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun
 from airflow_provider_optimizely.operators._base import HookT, OptimizelyBaseOperator, as_bool
 from airflow_provider_optimizely.operators._lineage import Written
 from airflow_provider_optimizely.operators._sources import count_sources, open_rows
-from airflow_provider_optimizely.operators._sync_state import default_sync_id, open_state_store, run_key
+from airflow_provider_optimizely.operators._sync_state import SyncStateMixin
 from airflow_provider_optimizely.operators._target import SyncTargetMixin
 
 if TYPE_CHECKING:
@@ -67,11 +67,6 @@ STATE_TEMPLATE_FIELDS: tuple[str, ...] = (
 )
 #: The XCom key under which every run, failed or not, leaves its report.
 REPORT_XCOM_KEY = "run_report"
-# Answers are written to the sync state at least this many items at a time (each acknowledged batch of
-# ODP or Optimove is one write) and every few seconds: at one profile a request (DCP, Profile Store), a
-# write a profile would cost more than the profile.
-CHECKPOINT_ITEMS = 100
-CHECKPOINT_SECONDS = 5.0
 
 
 def parse_reject_limit(value: Any) -> RejectLimit:
@@ -100,7 +95,7 @@ def check_reject_limit_at_parse(value: Any) -> None:
         RejectLimit.parse(value)
 
 
-class RowSyncOperator(SyncTargetMixin, OptimizelyBaseOperator[HookT]):
+class RowSyncOperator(SyncStateMixin, SyncTargetMixin, OptimizelyBaseOperator[HookT]):
     """Stream rows from one source into the API through its writer; return the run report (the XCom).
 
     Its target is an outlet Asset, an extra link and an OpenLineage output (``operators._target``).
@@ -373,64 +368,6 @@ class RowSyncOperator(SyncTargetMixin, OptimizelyBaseOperator[HookT]):
             request_stats=hook.client.stats.as_dict,
             logger=self.log,
         )
-
-    def begin_state(self, writer: Writer, hook: HookT, context: Context) -> KeyRun | IntervalRun | None:
-        """The sync state's run for this attempt, or None when the sync keeps no state."""
-        ti = self.state_wanted(context)
-        if ti is None:
-            return None
-        dry_run = as_bool(self.dry_run_only, "dry_run")
-        sync_id = self.sync_id or default_sync_id(ti, writer.target, self.partition)
-        state = self.state_of(sync_id)
-        signature = {**writer.signature, "conn_id": self.conn_id, "endpoint": hook.base_url}
-        run = state.begin_run(
-            run_key(ti),
-            signature,
-            full_refresh=as_bool(self.full_refresh, "full_refresh"),
-            dry_run=dry_run,
-            checkpoint_every_items=max(CHECKPOINT_ITEMS, writer.batch_size),
-            checkpoint_every_seconds=CHECKPOINT_SECONDS,
-        )
-        if run.full:
-            self.log.info("sync %r: every row is sent (%s)", sync_id, run.full_reason)
-        else:
-            self.log.info(
-                "sync %r: only new and changed rows are sent (%d key(s) in its state)",
-                sync_id,
-                run.committed_keys,
-            )
-        if run.resumed:
-            self.log.info(
-                "sync %r: attempt %d resumes this run: %d row(s) answered before are not sent again",
-                sync_id,
-                run.attempt,
-                run.acknowledged_before,
-            )
-        if not dry_run:
-            writer.resume(run.metadata)
-            run.flush()  # the metadata is kept before the first row goes out
-        return run
-
-    def state_wanted(self, context: Context) -> Any:
-        """The task instance, when this sync keeps a state (else None)."""
-        if not (self.keeps_state and as_bool(self.incremental, "incremental")):
-            if as_bool(self.dry_run_only, "dry_run"):
-                raise AirflowFailException("dry_run compares with the sync state: it needs incremental=True")
-            return None
-        ti = context.get("ti")
-        if ti is None:  # execute() called outside Airflow: no run to name the state after
-            self.log.info("no task instance: the sync keeps no state")
-        return ti
-
-    def state_of(self, sync_id: str) -> SyncState:
-        return open_state_store(self.state_store, self.state_store_conn_id).sync(sync_id)
-
-    def _end(self, run: KeyRun | IntervalRun | None, report: RunReport, *, commit: bool) -> None:
-        if run is None:
-            return
-        # A run that did not finish keeps its checkpoints: a retry resumes from them.
-        counts = {"rows_read": report.rows_read, "rows_succeeded": report.rows_succeeded}
-        report.sync_state = close(run, keep=commit, summary=counts)
 
     def _leave(self, context: Context, report: RunReport) -> None:
         ti = context.get("ti")

@@ -13,12 +13,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseHook, ObjectStoragePath
 from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_optimizely.core.sync_state import StateStore
+from airflow_provider_optimizely.core.incremental import close
+from airflow_provider_optimizely.core.report import RunReport
+from airflow_provider_optimizely.core.sync import Writer
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, StateStore, SyncState
+from airflow_provider_optimizely.operators._base import as_bool
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 SECTION = "optimizely"
 DEFAULT_FOLDER = "optimizely_sync_state"
@@ -63,3 +71,83 @@ def run_key(ti: Any) -> str:
     """The same for every try of one task instance's run, so that a retry resumes."""
     map_index = ti.map_index if ti.map_index is not None else -1
     return f"{ti.run_id}#{map_index}"
+
+
+# Answers are written to the sync state at least this many items at a time (each acknowledged batch of
+# ODP or Optimove is one write) and every few seconds: at one profile a request (DCP, Profile Store), a
+# write a profile would cost more than the profile.
+CHECKPOINT_ITEMS = 100
+CHECKPOINT_SECONDS = 5.0
+
+
+class SyncStateMixin:
+    """The row-sync operator's use of the sync state: begin a run of this attempt, end it."""
+
+    keeps_state: ClassVar[bool]
+    incremental: bool | str
+    dry_run_only: bool | str
+    full_refresh: bool | str
+    sync_id: str | None
+    partition: Any
+    conn_id: str
+    state_store: str | None
+    state_store_conn_id: str | None
+    log: Any
+
+    def begin_state(self, writer: Writer, hook: Any, context: Context) -> KeyRun | IntervalRun | None:
+        """The sync state's run for this attempt, or None when the sync keeps no state."""
+        ti = self.state_wanted(context)
+        if ti is None:
+            return None
+        dry_run = as_bool(self.dry_run_only, "dry_run")
+        sync_id = self.sync_id or default_sync_id(ti, writer.target, self.partition)
+        state = self.state_of(sync_id)
+        signature = {**writer.signature, "conn_id": self.conn_id, "endpoint": hook.base_url}
+        run = state.begin_run(
+            run_key(ti),
+            signature,
+            full_refresh=as_bool(self.full_refresh, "full_refresh"),
+            dry_run=dry_run,
+            checkpoint_every_items=max(CHECKPOINT_ITEMS, writer.batch_size),
+            checkpoint_every_seconds=CHECKPOINT_SECONDS,
+        )
+        if run.full:
+            self.log.info("sync %r: every row is sent (%s)", sync_id, run.full_reason)
+        else:
+            self.log.info(
+                "sync %r: only new and changed rows are sent (%d key(s) in its state)",
+                sync_id,
+                run.committed_keys,
+            )
+        if run.resumed:
+            self.log.info(
+                "sync %r: attempt %d resumes this run: %d row(s) answered before are not sent again",
+                sync_id,
+                run.attempt,
+                run.acknowledged_before,
+            )
+        if not dry_run:
+            writer.resume(run.metadata)
+            run.flush()  # the metadata is kept before the first row goes out
+        return run
+
+    def state_wanted(self, context: Context) -> Any:
+        """The task instance, when this sync keeps a state (else None)."""
+        if not (self.keeps_state and as_bool(self.incremental, "incremental")):
+            if as_bool(self.dry_run_only, "dry_run"):
+                raise AirflowFailException("dry_run compares with the sync state: it needs incremental=True")
+            return None
+        ti = context.get("ti")
+        if ti is None:  # execute() called outside Airflow: no run to name the state after
+            self.log.info("no task instance: the sync keeps no state")
+        return ti
+
+    def state_of(self, sync_id: str) -> SyncState:
+        return open_state_store(self.state_store, self.state_store_conn_id).sync(sync_id)
+
+    def _end(self, run: KeyRun | IntervalRun | None, report: RunReport, *, commit: bool) -> None:
+        if run is None:
+            return
+        # A run that did not finish keeps its checkpoints: a retry resumes from them.
+        counts = {"rows_read": report.rows_read, "rows_succeeded": report.rows_succeeded}
+        report.sync_state = close(run, keep=commit, summary=counts)

@@ -28,11 +28,13 @@ from airflow_provider_optimizely.links import OdpObjectLink
 from airflow_provider_optimizely.operators._attributes import RegisterAttributesOperator
 from airflow_provider_optimizely.operators._base import OptimizelyBaseOperator, as_bool
 from airflow_provider_optimizely.operators._row_sync import (
-    CHECKPOINT_ITEMS,
-    CHECKPOINT_SECONDS,
     RowSyncOperator,
 )
-from airflow_provider_optimizely.operators._sync_state import default_sync_id
+from airflow_provider_optimizely.operators._sync_state import (
+    CHECKPOINT_ITEMS,
+    CHECKPOINT_SECONDS,
+    default_sync_id,
+)
 from airflow_provider_optimizely.operators._target import mapped_fields
 
 if TYPE_CHECKING:
