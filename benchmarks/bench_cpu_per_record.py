@@ -1,8 +1,8 @@
 """Client CPU per record of the provider's whole row-sync path, change detection on, for each API and
 each source, against a plain streaming loop doing the same requests, measured in one run.
 
-    .venv/bin/python benchmarks/bench_cpu_per_record.py                 # 20,000 rows, 3 repeats
-    .venv/bin/python benchmarks/bench_cpu_per_record.py --rows 100000 --repeat 5
+    .venv/bin/python benchmarks/bench_cpu_per_record.py                 # 50,000 rows (5,000 for DCP and Profile Store), 3 repeats
+    .venv/bin/python benchmarks/bench_cpu_per_record.py --rows 200000 --request-rows 20000 --repeat 5
     .venv/bin/python benchmarks/bench_cpu_per_record.py --apis ODP Optimove --sources SQL
 
 For each API (DCP, ODP, Profile Store, Optimove) and each source (quoted CSV, SQL, JSON Lines; see
@@ -149,6 +149,7 @@ def provider_sync(api: str, kind: str, source: str, state: str, sync_id: str, ta
 
 def client_main(args: argparse.Namespace) -> None:
     """``--repeat`` (first run, change run) pairs of one approach; prints its figures as JSON."""
+    import cProfile
     import logging
 
     # Imports first: what is measured is the runs, not loading the libraries.
@@ -173,12 +174,19 @@ def client_main(args: argparse.Namespace) -> None:
     for repeat in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="bench-cpu-") as work:
             for run, source in (("first", sources[0]), ("change", sources[1])):
+                profiler = cProfile.Profile() if args.profile else None
                 started = time.process_time()
+                if profiler is not None:
+                    profiler.enable()
                 if args.approach == "provider":
                     sent = provider_sync(args.api, args.kind, source, work, f"cpu-{repeat}", target)
                 else:
                     sent = plain_sync(args.api, args.kind, source, f"{work}/state.pickle", target)
                 figures[run].append(time.process_time() - started)
+                if profiler is not None:
+                    profiler.disable()
+                    name = f"{args.approach}-{args.api}-{args.kind}-{run}".replace(" ", "_")
+                    profiler.dump_stats(Path(args.profile) / f"{name}.prof")
                 figures[f"{run}_sent"].append(sent)
     print(json.dumps(figures))
 
@@ -186,9 +194,13 @@ def client_main(args: argparse.Namespace) -> None:
 # -- the driver -------------------------------------------------------------------------------------------
 
 
-def measure(approach: str, api: str, kind: str, sources: list[str], env: dict[str, str], repeat: int) -> Any:
+def measure(
+    approach: str, api: str, kind: str, sources: list[str], env: dict[str, str], args: argparse.Namespace
+) -> Any:
     command = [sys.executable, __file__, "--client", approach, "--api", api, "--kind", kind]
-    command += ["--sources-json", json.dumps(sources), "--repeat", str(repeat)]
+    command += ["--sources-json", json.dumps(sources), "--repeat", str(args.repeat)]
+    if args.profile:
+        command += ["--profile", args.profile]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=7200, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{approach} {api} {kind} failed:\n{done.stderr[-3000:]}")
@@ -197,10 +209,18 @@ def measure(approach: str, api: str, kind: str, sources: list[str], env: dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--rows", type=int, default=50_000, help="source rows for ODP and Optimove")
+    parser.add_argument(
+        "--request-rows", type=int, default=5_000, help="source rows for DCP and Profile Store (a request a row)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="(first run, change run) pairs; medians shown")
     parser.add_argument("--apis", nargs="+", choices=APIS, default=list(APIS))
     parser.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES))
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="write each run's cProfile statistics to DIR (its figures then include the profiler's cost)",
+    )
     parser.add_argument("--client", choices=APPROACHES, dest="approach", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
     parser.add_argument("--kind", help=argparse.SUPPRESS)
@@ -211,9 +231,10 @@ def main() -> None:
         return
 
     versions = {
-        kind: [
-            source_table(args.rows, v) if kind == "SQL" else str(source_file(kind, args.rows, v)) for v in (0, 1)
+        (rows, kind): [
+            source_table(rows, v) if kind == "SQL" else str(source_file(kind, rows, v)) for v in (0, 1)
         ]
+        for rows in {rows_for(api, args) for api in args.apis}
         for kind in args.sources
     }
     emulator = Emulator("--no-published-limits")
@@ -229,21 +250,30 @@ def main() -> None:
             }
             for kind in args.sources:
                 for approach in APPROACHES:
-                    results[(api, kind, approach)] = measure(approach, api, kind, versions[kind], env, args.repeat)
+                    results[(api, kind, approach)] = measure(
+                        approach, api, kind, versions[(rows_for(api, args), kind)], env, args
+                    )
                     print(f"  measured {api} / {kind} / {approach}", file=sys.stderr, flush=True)
     finally:
         emulator.stop()
     report(results, args)
 
 
+def rows_for(api: str, args: argparse.Namespace) -> int:
+    return int(args.request_rows if api in ("DCP", "Profile Store") else args.rows)
+
+
 def report(results: dict[tuple[str, str, str], Any], args: argparse.Namespace) -> None:
-    rows = args.rows
-    changed = len(range(0, rows, 100))
-    print(f"\nClient CPU µs per source record, {rows:,} rows, median of {args.repeat} (first run, change run)")
-    print("| API | source | first: provider | first: plain | first ratio | change: provider | change: plain "
+    print(
+        f"\nClient CPU µs per source record, median of {args.repeat}: a first run (every row sent), then a "
+        "change run (1% of the rows changed and sent)"
+    )
+    print("| API | source | rows | first: provider | first: plain | first ratio | change: provider | change: plain "
           "| change ratio |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for api in args.apis:
+        rows = rows_for(api, args)
+        changed = len(range(0, rows, 100))
         for kind in args.sources:
             ours, plain = results[(api, kind, "provider")], results[(api, kind, "plain")]
             for figures in (ours, plain):
@@ -254,8 +284,8 @@ def report(results: dict[tuple[str, str, str], Any], args: argparse.Namespace) -
                 a = statistics.median(ours[run]) / rows * 1e6
                 b = statistics.median(plain[run]) / rows * 1e6
                 cells += [f"{a:.1f}", f"{b:.1f}", f"{a / b:.2f}"]
-            print(f"| {api} | {kind} | {' | '.join(cells)} |")
-    print(f"\nrows sent: first run {rows:,}, change run {changed:,} (1%), by both, in every repeat")
+            print(f"| {api} | {kind} | {rows:,} | {' | '.join(cells)} |")
+    print("\nrows sent: every row in a first run, 1% in a change run, by both, in every repeat (checked)")
     print("spread (max/min CPU over the repeats, worst cell):", spread(results))
 
 

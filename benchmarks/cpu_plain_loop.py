@@ -7,11 +7,11 @@ The three sources hold the same profiles (``user_id``, ``email``, ``first_name``
 - **quoted CSV**: every field quoted; every ``city`` holds a comma, one ``first_name`` in ten a comma
   and doubled quotes;
 - **SQL**: a PostgreSQL table (``bigint``, ``text``, ``double precision``, ``date``), read with a named
-  cursor's ``fetchmany``;
+  (server-side) cursor's ``fetchmany`` of psycopg 3, the driver of the provider's connection;
 - **JSON Lines**: one object a line (the key and the score as JSON numbers).
 
 The plain loop reads a source as the plainest good code would (``csv.reader``, ``fetchmany`` of 5000 on
-a psycopg2 named cursor, ``msgspec.json.decode`` a line), builds each API's body for a row (a dict, the
+a psycopg named cursor, ``msgspec.json.decode`` a line), builds each API's body for a row (a dict, the
 number and date conversions the API needs), encodes it once with msgspec, fingerprints those bytes with
 XXH3 and skips the row when the fingerprint equals the one kept from the last run. The rows left go out as
 the provider sends them, one after another over one ``requests.Session``: DCP one POST a profile, Profile
@@ -121,9 +121,9 @@ def read_rows(kind: str, source: str) -> Iterator[Row]:
                 record = decode(line)
                 yield [record[column] for column in COLUMNS]
     else:
-        import psycopg2
+        import psycopg  # the driver the provider's PostgreSQL connection uses
 
-        with psycopg2.connect(PG_DSN) as db, db.cursor(name="plain") as cursor:
+        with psycopg.connect(PG_DSN) as db, db.cursor(name="plain") as cursor:
             cursor.itersize = FETCH
             cursor.execute(f"SELECT * FROM {source} ORDER BY user_id")
             while page := cursor.fetchmany(FETCH):
