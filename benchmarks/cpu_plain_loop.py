@@ -74,7 +74,9 @@ def source_file(kind: str, rows: int, version: int) -> Path:
         else:
             for i in range(rows):
                 row = profile(i, version)
-                stream.write(json.dumps(dict(zip(COLUMNS, [*row[:5], row[5].isoformat()]))) + "\n")
+                stream.write(
+                    json.dumps(dict(zip(COLUMNS, [*row[:5], row[5].isoformat()], strict=True))) + "\n"
+                )
     partial.rename(path)
     return path
 

@@ -102,6 +102,17 @@ def key_of(row: Mapping[str, Any], column: str) -> str:
     return str(value)
 
 
+def keys_of_column(values: Sequence[Any]) -> list[str] | None:
+    """``key_of`` for a column of identifiers at once, when each is plain (all non-blank text, or all
+    ints); None when one needs ``key_of``'s closer look (a row that it would reject, say)."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        return list(values) if all(map(str.strip, values)) else None
+    if kinds == {int}:
+        return list(map(str, values))
+    return None
+
+
 def path_key_of(row: Mapping[str, Any], column: str, slot: str) -> str:
     """``key_of``, for a key that goes into a URL path (a DCP customer id, a Profile Store profile id):
     one that can't be a path segment (``.``, ``..``) is rejected with the row, never sent."""

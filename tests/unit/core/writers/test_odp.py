@@ -7,13 +7,16 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
+import pyarrow as pa
 import pytest
 
 from airflow_provider_optimizely.core.errors import (
     BadRequestError,
 )
+from airflow_provider_optimizely.core.json_body import encode_json
+from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.report import TooManyRejectedRows
-from airflow_provider_optimizely.core.sync import RowRejected, SyncConfigError, run_sync
+from airflow_provider_optimizely.core.sync import RowRejected, RowWriter, SyncConfigError, run_sync
 from airflow_provider_optimizely.core.writers.odp import OdpEventWriter, OdpProfileWriter
 from tests.unit.core.writers.helpers import batch_of, numbered
 
@@ -165,3 +168,57 @@ def test_events_check_their_columns_before_any_row():
     with pytest.raises(SyncConfigError, match="no column 'kind'"):
         OdpEventWriter(FakeOdp(), type_column="kind", action="a").check_columns(["identifiers"])
     OdpEventWriter(FakeOdp(), event_type="t", action="a").check_columns(["identifiers"])
+
+
+def _row_by_row(writer, first_row, page):
+    """What the row-by-row path makes of a page (``RowWriter.prepare_page``, ``prepare`` a row)."""
+    return RowWriter.prepare_page(writer, first_row, page)
+
+
+def _same(a, b):
+    (ready_a, rejected_a), (ready_b, rejected_b) = a, b
+    assert (ready_a.rows, ready_a.keys, rejected_a) == (ready_b.rows, ready_b.keys, rejected_b)
+    # The same bytes on the wire, so that a fingerprint never depends on the path a page took.
+    assert [encode_json(body) for body in ready_a.bodies] == [encode_json(body) for body in ready_b.bodies]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [
+            {"email": f"u{i}@x.io", "age": i * 1.5, "vip": i % 2 == 0, "customer_id": f"c{i}"}
+            for i in range(50)
+        ],
+        [{"email": f"u{i}@x.io", "age": i, "customer_id": None} for i in range(20)],  # None: left out
+        [{"email": "a@x.io", "age": "42"}, {"email": "b@x.io", "age": ""}],  # text: checked, "" left out
+        [{"email": "a@x.io", "age": float("nan")}, {"email": "b@x.io", "age": 2}],  # rejected by row
+        [{"email": "a@x.io", "age": 1e308}, {"email": "b@x.io", "age": 1e308}],  # a sum that overflows
+        [{"email": "a@x.io", "age": 10**400}, {"email": "b@x.io", "age": 3}],  # no double holds it
+        [{"email": "a@x.io", "age": True}],  # a bool is no number
+        [{"email": " ", "age": 1}, {"email": "b@x.io", "age": 1}],  # an empty key
+        [{"email": 7, "age": Decimal("1.50")}, {"email": 8, "age": Decimal("2")}],  # int keys, decimals
+        [{"email": "a@x.io", "age": 1}, {"age": 2, "email": "b@x.io"}],  # columns in another order
+        [{"email": "a@x.io", "shoe_size": 9}],  # not a field
+        [{"email": "a@x.io"}, {"email": "b@x.io", "age": 1}],  # differing columns
+        [{"email": "a@x.io"}],  # nothing but the key
+    ],
+)
+def test_odp_profiles_of_a_page_at_once_are_those_of_row_by_row(rows):
+    writer = OdpProfileWriter(FakeOdp(), identifier_column="email")
+    _same(writer.prepare_page(3, Page([dict(row) for row in rows])), _row_by_row(writer, 3, Page(rows)))
+    mapped = OdpProfileWriter(FakeOdp(), identifier_column="email", columns={"age": "age", "email": "email"})
+    _same(mapped.prepare_page(3, Page([dict(row) for row in rows])), _row_by_row(mapped, 3, Page(rows)))
+
+
+def test_odp_profiles_of_csv_pages_at_once_are_those_of_row_by_row():
+    header = ["email", "age", "vip"]
+    values = [("u@x.io", "7", "true"), ("", "1", "false"), ("v@x.io", "x", "true"), ("w@x.io", "1")]
+    writer = OdpProfileWriter(FakeOdp(), identifier_column="email")
+    for chunk in (values[:1], values[:2], values[2:3], values[3:], values):
+        page = Page(header=header, values=list(chunk), text_only=True)
+        _same(writer.prepare_page(1, page), _row_by_row(writer, 1, Page(header=header, values=list(chunk))))
+    table = pa.table({"email": ["a@x.io", "b@x.io"], "age": ["1.50", ""], "vip": ["true", "false"]})
+    page = Page(header=header, table=table, text_only=True)
+    ready, _ = writer.prepare_page(1, page)
+    assert ready.bodies[1] == {"identifiers": {"email": "b@x.io"}, "attributes": {"vip": False}}
+    _same((ready, []), _row_by_row(writer, 1, Page(header=header, table=table)))
