@@ -233,9 +233,15 @@ class RowWriter:
         """Nothing to take over by default."""
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
+        return self.prepare_rows(first_row, page, self.prepare)
+
+    @staticmethod
+    def prepare_rows(
+        first_row: int, page: Page, prepare: Callable[[int, Row], Item]
+    ) -> tuple[Batch, list[Rejection]]:
+        """The page's items, ``prepare`` a row; a row it rejects (or that is unreadable) is a rejection."""
         ready = Batch()
         rejected: list[Rejection] = []
-        prepare = self.prepare
         for number, row in enumerate(page.rows, start=first_row):
             if type(row) is Unreadable:
                 rejected.append(Rejection(row=number, key=None, reason=row.reason))
