@@ -111,19 +111,22 @@ def _rows_of(header: list[str], values: list[tuple[str, ...]]) -> list[Row | Unr
     ]
 
 
-def page_columns(page: Page) -> tuple[list[str], list[list[Any]]] | None:
-    """The page's values a column at a time under their names, when every row is readable and has the
-    same columns in the same order; else None (a writer then goes row by row, which names the bad row).
-    An Arrow page's columns come from Arrow, a CSV page's from its tuples: no dict a row either way."""
+def page_columns(page: Page) -> dict[str, list[Any]] | None:
+    """The page's values a column at a time (name -> values, in the rows' order of columns), when every
+    row is readable and has the same columns in the same order; else None (a writer then goes row by row,
+    which names the bad row). An Arrow page's columns come from Arrow, a CSV page's from its tuples: no
+    dict a row either way."""
+    if page.header is not None and len(set(page.header)) != len(page.header):
+        return None  # two columns of one name: the row-by-row path decides
     if page.table is not None:
         assert page.header is not None
-        return list(page.header), [column.to_pylist() for column in page.table.columns]
+        return dict(zip(page.header, (column.to_pylist() for column in page.table.columns), strict=True))
     if page.header is not None and page._rows is None:
         values = page.values or []
         width = len(page.header)
         if set(map(len, values)) != {width}:
             return None
-        return list(page.header), [list(map(itemgetter(index), values)) for index in range(width)]
+        return {name: list(map(itemgetter(index), values)) for index, name in enumerate(page.header)}
     rows: list[Any] = page.rows
     if not rows or set(map(type, rows)) != {dict}:
         return None
@@ -131,5 +134,4 @@ def page_columns(page: Page) -> tuple[list[str], list[list[Any]]] | None:
     orders = set(map(tuple, rows))
     if len(orders) != 1:
         return None
-    names = list(orders.pop())
-    return names, [list(map(itemgetter(name), rows)) for name in names]
+    return {name: list(map(itemgetter(name), rows)) for name in orders.pop()}

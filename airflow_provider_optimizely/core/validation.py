@@ -326,3 +326,30 @@ def validate_column(validator: Validator, values: list[Any]) -> list[Any] | None
         return list(map(validator, values))
     except ValueError:
         return None
+
+
+def validated_records(
+    pairs: list[tuple[str, str]], columns: dict[str, list[Any]], validators: dict[str, Validator], rows: int
+) -> list[dict[str, Any]] | None:
+    """Each of ``rows`` rows as ``{target: wire value}`` for ``pairs`` (source column, target), each column
+    checked at once by its target's validator (``validate_column``); a value that comes back None (no
+    value) is left out, as the writers' ``prepare`` does. None when a target has no validator or a value is
+    refused: the row-by-row path then names the row."""
+    targets: list[str] = []
+    wires: list[list[Any]] = []
+    for column, target in pairs:
+        validator = validators.get(target)
+        wire = None if validator is None else validate_column(validator, columns[column])
+        if wire is None:
+            return None
+        targets.append(target)
+        wires.append(wire)
+    # Every column is as long as the page: zip needs no strict= check (a keyword a row costs).
+    if not wires:
+        return [{} for _ in range(rows)]
+    if any(None in wire for wire in wires):
+        return [
+            {t: v for t, v in zip(targets, values) if v is not None}  # noqa: B905
+            for values in zip(*wires)  # noqa: B905
+        ]
+    return [dict(zip(targets, values)) for values in zip(*wires)]  # noqa: B905

@@ -16,6 +16,7 @@ from airflow_provider_optimizely.core.mapping import (
     json_value,
     key_of,
     keys_of_column,
+    mapped_columns,
     mapped_values,
     normalise_mapping,
     require_columns,
@@ -31,7 +32,7 @@ from airflow_provider_optimizely.core.sync import (
     RowWriter,
     SyncConfigError,
 )
-from airflow_provider_optimizely.core.validation import Validator, odp_validator, validate_column
+from airflow_provider_optimizely.core.validation import Validator, odp_validator, validated_records
 from airflow_provider_optimizely.core.writers._invalids import send_dropping_invalids
 
 MAX_BATCH = 500
@@ -143,41 +144,23 @@ class OdpProfileWriter(RowWriter):
         same order; None when a row needs a closer look (a bad value, a missing or empty key, rows of
         differing columns): ``prepare`` then rejects it by row and reason."""
         found = page_columns(page)
-        if found is None:
+        if found is None or self.identifier_column not in found:
             return None
-        names, columns = found
-        if self.identifier_column not in names:
-            return None
-        keys = keys_of_column(columns[names.index(self.identifier_column)])
+        keys = keys_of_column(found[self.identifier_column])
         if keys is None:
             return None
-        if self.mapping is None:
-            pairs = [(name, name) for name in names if name != self.identifier_column]
-        else:
-            pairs = [(column, target) for column, target in self.mapping.items() if column in names]
-        targets: list[str] = []
-        wires: list[list[Any]] = []
-        for column, target in pairs:
-            validator = self.validators.get(target)
-            wire = None if validator is None else validate_column(validator, columns[names.index(column)])
-            if wire is None:
-                return None
-            targets.append(target)
-            wires.append(wire)
-        # Every column is as long as the page: zip needs no strict= check (a keyword a row costs).
-        if not wires:
-            attributes: list[dict[str, Any]] = [{} for _ in keys]
-        elif any(None in wire for wire in wires):  # no value: the attribute is left out, as prepare does
-            attributes = [
-                {t: v for t, v in zip(targets, values) if v is not None}  # noqa: B905
-                for values in zip(*wires)  # noqa: B905
-            ]
-        else:
-            attributes = [dict(zip(targets, values)) for values in zip(*wires)]  # noqa: B905
+        attributes = validated_records(
+            mapped_columns(list(found), self.mapping, self.identifier_column),
+            found,
+            self.validators,
+            len(keys),
+        )
+        if attributes is None:
+            return None
         name = self.identifier_name
         bodies = [
             {"identifiers": {name: key}, "attributes": attrs}
-            for key, attrs in zip(keys, attributes)  # noqa: B905
+            for key, attrs in zip(keys, attributes)  # noqa: B905  (as long as each other)
         ]
         return Batch(list(range(first_row, first_row + len(keys))), keys, bodies)
 

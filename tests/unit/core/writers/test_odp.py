@@ -13,12 +13,11 @@ import pytest
 from airflow_provider_optimizely.core.errors import (
     BadRequestError,
 )
-from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.report import TooManyRejectedRows
-from airflow_provider_optimizely.core.sync import RowRejected, RowWriter, SyncConfigError, run_sync
+from airflow_provider_optimizely.core.sync import RowRejected, SyncConfigError, run_sync
 from airflow_provider_optimizely.core.writers.odp import OdpEventWriter, OdpProfileWriter
-from tests.unit.core.writers.helpers import batch_of, numbered
+from tests.unit.core.writers.helpers import assert_page_as_row_by_row, batch_of, numbered
 
 
 class FakeOdp:
@@ -170,18 +169,6 @@ def test_events_check_their_columns_before_any_row():
     OdpEventWriter(FakeOdp(), event_type="t", action="a").check_columns(["identifiers"])
 
 
-def _row_by_row(writer, first_row, page):
-    """What the row-by-row path makes of a page (``RowWriter.prepare_page``, ``prepare`` a row)."""
-    return RowWriter.prepare_page(writer, first_row, page)
-
-
-def _same(a, b):
-    (ready_a, rejected_a), (ready_b, rejected_b) = a, b
-    assert (ready_a.rows, ready_a.keys, rejected_a) == (ready_b.rows, ready_b.keys, rejected_b)
-    # The same bytes on the wire, so that a fingerprint never depends on the path a page took.
-    assert [encode_json(body) for body in ready_a.bodies] == [encode_json(body) for body in ready_b.bodies]
-
-
 @pytest.mark.parametrize(
     "rows",
     [
@@ -205,9 +192,9 @@ def _same(a, b):
 )
 def test_odp_profiles_of_a_page_at_once_are_those_of_row_by_row(rows):
     writer = OdpProfileWriter(FakeOdp(), identifier_column="email")
-    _same(writer.prepare_page(3, Page([dict(row) for row in rows])), _row_by_row(writer, 3, Page(rows)))
+    assert_page_as_row_by_row(writer, Page([dict(row) for row in rows]), Page([dict(row) for row in rows]))
     mapped = OdpProfileWriter(FakeOdp(), identifier_column="email", columns={"age": "age", "email": "email"})
-    _same(mapped.prepare_page(3, Page([dict(row) for row in rows])), _row_by_row(mapped, 3, Page(rows)))
+    assert_page_as_row_by_row(mapped, Page([dict(row) for row in rows]), Page([dict(row) for row in rows]))
 
 
 def test_odp_profiles_of_csv_pages_at_once_are_those_of_row_by_row():
@@ -216,9 +203,8 @@ def test_odp_profiles_of_csv_pages_at_once_are_those_of_row_by_row():
     writer = OdpProfileWriter(FakeOdp(), identifier_column="email")
     for chunk in (values[:1], values[:2], values[2:3], values[3:], values):
         page = Page(header=header, values=list(chunk), text_only=True)
-        _same(writer.prepare_page(1, page), _row_by_row(writer, 1, Page(header=header, values=list(chunk))))
+        assert_page_as_row_by_row(writer, page, Page(header=header, values=list(chunk)))
     table = pa.table({"email": ["a@x.io", "b@x.io"], "age": ["1.50", ""], "vip": ["true", "false"]})
     page = Page(header=header, table=table, text_only=True)
-    ready, _ = writer.prepare_page(1, page)
+    ready = assert_page_as_row_by_row(writer, page, Page(header=header, table=table))
     assert ready.bodies[1] == {"identifiers": {"email": "b@x.io"}, "attributes": {"vip": False}}
-    _same((ready, []), _row_by_row(writer, 1, Page(header=header, table=table)))
