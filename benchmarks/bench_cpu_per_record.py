@@ -172,6 +172,9 @@ def client_main(args: argparse.Namespace) -> None:
 
         importlib.import_module(_OPERATORS[args.api][0])
         import airflow.providers.postgres.hooks.postgres  # noqa: F401
+        import numpy.ma  # noqa: F401  (imported by the first sync state read)
+
+        from airflow_provider_optimizely.core import incremental, sync_state  # noqa: F401
 
         logging.disable(logging.WARNING)  # the task log is not what is measured
     target = json.loads(os.environ["BENCH_TARGET"])
