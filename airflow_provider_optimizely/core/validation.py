@@ -309,6 +309,8 @@ _UNCHANGED: dict[Validator, frozenset[type]] = {
     _dcp_double: frozenset({int, float}),
 }
 _DOUBLE_RANGE = 10**308
+# Validators that write a column of exactly ``date`` values as their ISO text (``text_of``, ``yyyy-mm-dd``).
+_DATES_AS_ISO = frozenset({_string, _dcp_date})
 
 
 def validate_column(validator: Validator, values: list[Any]) -> list[Any] | None:
@@ -322,6 +324,8 @@ def validate_column(validator: Validator, values: list[Any]) -> list[Any] | None
         ints_fit = not ints or (min(ints) > -_DOUBLE_RANGE and max(ints) < _DOUBLE_RANGE)
         if floats_finite and ints_fit:
             return values
+    if kinds == {date} and validator in _DATES_AS_ISO:
+        return list(map(date.isoformat, values))  # what the validator gives each, in one C-level pass
     try:
         return list(map(validator, values))
     except ValueError:
