@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_rest_pacing.py": ([], ["--windows", "2", "--requests", "2000"]),
     "bench_upsert.py": ([], ["--rows", "100000"]),
     "bench_bulk_upload.py": ([], ["--rows", "1000000"]),
+    "bench_cpu_per_record.py": ([], ["--rows", "20000", "--request-rows", "500", "--repeat", "1"]),
 }
 
 
