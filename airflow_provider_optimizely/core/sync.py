@@ -237,12 +237,11 @@ class RowWriter:
 
     @staticmethod
     def prepare_rows(
-        first_row: int, page: Page, prepare: Callable[[int, Row], Item]
+        first: int, page: Page, prepare: Callable[[int, Row], Item]
     ) -> tuple[Batch, list[Rejection]]:
-        """The page's items, ``prepare`` a row; a row it rejects (or that is unreadable) is a rejection."""
-        ready = Batch()
+        ready = Batch()  # the items ``prepare`` makes; a row it rejects, or unreadable, is a rejection
         rejected: list[Rejection] = []
-        for number, row in enumerate(page.rows, start=first_row):
+        for number, row in enumerate(page.rows, start=first):
             if type(row) is Unreadable:
                 rejected.append(Rejection(row=number, key=None, reason=row.reason))
                 continue
