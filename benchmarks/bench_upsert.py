@@ -91,9 +91,9 @@ def csv_path(rows: int, kind: str = "unquoted") -> Path:
 class Emulator:
     """``python -m airflow_provider_optimizely.emulator`` on a free port; its banner gives URLs and keys."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_optimizely.emulator", *EMULATOR_FLAGS],
+            [sys.executable, "-m", "airflow_provider_optimizely.emulator", *EMULATOR_FLAGS, *flags],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

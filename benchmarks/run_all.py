@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_upsert.py": ([], ["--rows", "100000"]),
     "bench_bulk_upload.py": ([], ["--rows", "1000000"]),
     "bench_dcp_channel.py": ([], ["--rows", "20000", "--rest-rows", "1000", "--bulk-sizes", "1000,5000"]),
+    "bench_cpu_per_record.py": ([], ["--rows", "20000", "--request-rows", "500", "--repeat", "1"]),
 }
 
 

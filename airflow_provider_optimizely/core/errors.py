@@ -51,16 +51,17 @@ class InvalidIdentifierError(InvalidRequestError):
     """An identifier that can't be one URL path segment: ``.`` and ``..`` would change the route (every
     HTTP stack on the way may collapse them), and an empty one would merge two segments."""
 
-    def __init__(self, slot: str, value: object) -> None:
+    def __init__(self, slot: str, value: object, reason: str | None = None) -> None:
         self.slot = slot
         self.value = value
+        self.reason = reason
         super().__init__(
-            f"{slot} {value!r} can't be sent as a URL path segment: '.', '..' and an empty value would "
-            "change the request's route"
+            f"{slot} {value!r} can't be sent as a URL path segment: "
+            + (reason or "'.', '..' and an empty value would change the request's route")
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.slot, self.value))
+        return (type(self), (self.slot, self.value, self.reason))
 
 
 def _where(api: str, method: str, path: str, conn_id: str, host: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from airflow_provider_optimizely.core.json_body import encode_json
+from airflow_provider_optimizely.core.json_body import encode_json_each
 from airflow_provider_optimizely.core.json_records import EncodedRecords
 from airflow_provider_optimizely.core.sync import Batch, BatchResult
 from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, fingerprints, key_hashes
@@ -38,8 +38,8 @@ def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]
     (``msgspec.Raw``), so that a fingerprint is of the very bytes the API receives."""
     if isinstance(bodies, EncodedRecords):
         return bodies, bodies.payloads()
-    payloads = [body if isinstance(body, msgspec.Raw) else encode_json(body) for body in bodies]
-    return [msgspec.Raw(payload) for payload in payloads], payloads
+    payloads = encode_json_each(bodies)
+    return list(map(msgspec.Raw, payloads)), payloads
 
 
 class ChangeFilter:

@@ -10,6 +10,7 @@ stays that, never a float's ``1.2345678901234568``). Where an API wants text ins
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -43,6 +44,16 @@ def encode_json(value: Any) -> bytes:
         return _ENCODER.encode(_surrogates_escaped(value))
     except msgspec.EncodeError as exc:
         raise ValueError(str(exc)) from None
+
+
+def encode_json_each(values: Iterable[Any]) -> list[bytes]:
+    """``encode_json`` of each value (a ``msgspec.Raw`` gives its own bytes), in one C-level pass when no
+    value needs ``encode_json``'s care (a lone surrogate, a value msgspec refuses)."""
+    values = values if isinstance(values, list) else list(values)
+    try:
+        return list(map(_ENCODER.encode, values))
+    except (UnicodeEncodeError, msgspec.EncodeError):
+        return list(map(encode_json, values))
 
 
 def _surrogates_escaped(value: Any) -> Any:

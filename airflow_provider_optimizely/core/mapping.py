@@ -15,7 +15,7 @@ from typing import Any
 from airflow_provider_optimizely.core import values
 from airflow_provider_optimizely.core.errors import InvalidIdentifierError
 from airflow_provider_optimizely.core.sync import RowRejected, SyncConfigError
-from airflow_provider_optimizely.core.urls import path_segment
+from airflow_provider_optimizely.core.urls import all_path_segments, path_segment
 from airflow_provider_optimizely.core.values import not_finite, utc_iso
 
 __all__ = [
@@ -64,6 +64,15 @@ def mapped_values(
             yield column, target, row[column]
 
 
+def mapped_columns(
+    columns: Sequence[str], mapping: Mapping[str, str] | None, skip: str | None
+) -> list[tuple[str, str]]:
+    """``(source column, target)`` of each column to write, in ``mapped_values``'s order."""
+    if mapping is None:
+        return [(column, column) for column in columns if column != skip]
+    return [(column, target) for column, target in mapping.items() if column in columns]
+
+
 def require_columns(columns: Sequence[str], needed: Sequence[str], what: str) -> None:
     """``SyncConfigError`` unless the source has every column in ``needed`` (``what`` says what each is)."""
     missing = [name for name in needed if name not in columns]
@@ -102,6 +111,17 @@ def key_of(row: Mapping[str, Any], column: str) -> str:
     return str(value)
 
 
+def keys_of_column(values: Sequence[Any]) -> list[str] | None:
+    """``key_of`` for a column of identifiers at once, when each is plain (all non-blank text, or all
+    ints); None when one needs ``key_of``'s closer look (a row that it would reject, say)."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        return list(values) if all(map(str.strip, values)) else None
+    if kinds == {int}:
+        return list(map(str, values))
+    return None
+
+
 def path_key_of(row: Mapping[str, Any], column: str, slot: str) -> str:
     """``key_of``, for a key that goes into a URL path (a DCP customer id, a Profile Store profile id):
     one that can't be a path segment (``.``, ``..``) is rejected with the row, never sent."""
@@ -111,6 +131,13 @@ def path_key_of(row: Mapping[str, Any], column: str, slot: str) -> str:
     except InvalidIdentifierError as exc:
         raise RowRejected(str(exc), column=column, key=key) from None
     return key
+
+
+def path_keys_of_column(values: Sequence[Any]) -> list[str] | None:
+    """``path_key_of`` for a column of identifiers at once: ``keys_of_column``, and None unless each key
+    is a path segment (``path_segment``'s checks, made on the whole column)."""
+    keys = keys_of_column(values)
+    return keys if keys is not None and all_path_segments(keys) else None
 
 
 def json_value(value: Any, column: str | None = None) -> Any:

@@ -15,6 +15,7 @@ row is never a row with missing columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_optimizely.core.errors import TerminalError
@@ -108,3 +109,29 @@ def _rows_of(header: list[str], values: list[tuple[str, ...]]) -> list[Row | Unr
         dict(zip(header, fields)) if len(fields) == width else misfit(fields)  # noqa: B905
         for fields in values
     ]
+
+
+def page_columns(page: Page) -> dict[str, list[Any]] | None:
+    """The page's values a column at a time (name -> values, in the rows' order of columns), when every
+    row is readable and has the same columns in the same order; else None (a writer then goes row by row,
+    which names the bad row). An Arrow page's columns come from Arrow, a CSV page's from its tuples: no
+    dict a row either way."""
+    if page.header is not None and len(set(page.header)) != len(page.header):
+        return None  # two columns of one name: the row-by-row path decides
+    if page.table is not None:
+        assert page.header is not None
+        return dict(zip(page.header, (column.to_pylist() for column in page.table.columns), strict=True))
+    if page.header is not None and page._rows is None:
+        values = page.values or []
+        width = len(page.header)
+        if set(map(len, values)) != {width}:
+            return None
+        return {name: list(map(itemgetter(index), values)) for index, name in enumerate(page.header)}
+    rows: list[Any] = page.rows
+    if not rows or set(map(type, rows)) != {dict}:
+        return None
+    # The same names in the same order: a column at a time must give each row's fields in its own order.
+    orders = set(map(tuple, rows))
+    if len(orders) != 1:
+        return None
+    return {name: list(map(itemgetter(name), rows)) for name in orders.pop()}

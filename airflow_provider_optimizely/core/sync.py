@@ -234,10 +234,15 @@ class RowWriter:
         """Nothing to take over by default."""
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
-        ready = Batch()
+        return self.prepare_rows(first_row, page, self.prepare)
+
+    @staticmethod
+    def prepare_rows(
+        first: int, page: Page, prepare: Callable[[int, Row], Item]
+    ) -> tuple[Batch, list[Rejection]]:
+        ready = Batch()  # the items ``prepare`` makes; a row it rejects, or unreadable, is a rejection
         rejected: list[Rejection] = []
-        prepare = self.prepare
-        for number, row in enumerate(page.rows, start=first_row):
+        for number, row in enumerate(page.rows, start=first):
             if type(row) is Unreadable:
                 rejected.append(Rejection(row=number, key=None, reason=row.reason))
                 continue

@@ -21,7 +21,21 @@ def path_segment(value: object, slot: str) -> str:
     text = str(value)
     if text in _DOT_SEGMENTS:
         raise InvalidIdentifierError(slot, value)
-    return quote(text, safe="")
+    try:
+        return quote(text, safe="")
+    except UnicodeEncodeError:
+        raise InvalidIdentifierError(slot, value, "it is not valid Unicode (a lone surrogate)") from None
+
+
+def all_path_segments(texts: list[str]) -> bool:
+    """Whether ``path_segment`` takes each of ``texts`` (checked on the whole list at once)."""
+    if not _DOT_SEGMENTS.isdisjoint(texts):
+        return False
+    try:
+        "".join(texts).encode()  # quote() percent-encodes UTF-8: a lone surrogate has none
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_url_is_safe(url: str) -> None:

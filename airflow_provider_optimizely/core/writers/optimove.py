@@ -14,8 +14,10 @@ request of that batch after a failure is safe: its records replace the same reco
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import date
 from itertools import starmap
 from operator import itemgetter
 from typing import Any, Protocol
@@ -40,6 +42,7 @@ MAX_BATCH = 5000
 # Values a JSON body carries as they are (exact types: a bool is an int subclass, but also native). A
 # float is not: a NaN or an infinity has no JSON token, so each float is checked (``json_value``).
 _NATIVE = frozenset({str, int, bool, type(None)})
+_NATIVE_OR_FLOAT = _NATIVE | {float}
 log = logging.getLogger(__name__)
 
 
@@ -243,18 +246,24 @@ class OptimoveWriter(RowWriter):
         """Make every value JSON-ready, a column at a time; False if the rows differ in their columns or
         a value has no faithful JSON form (the row-by-row path then rejects its row by name)."""
         columns = rows[0].keys()
-        if any(row.keys() != columns for row in rows):
+        if not all(map(columns.__eq__, map(dict.keys, rows))):
             return False
         for name in columns:
-            if set(map(type, map(itemgetter(name), rows))) <= _NATIVE:
+            cells = list(map(itemgetter(name), rows))
+            kinds = set(map(type, cells))
+            if kinds <= _NATIVE:
                 continue
-            for row in rows:
-                value = row[name]
-                if type(value) not in _NATIVE:
-                    try:
-                        row[name] = json_value(value, name)
-                    except RowRejected:
-                        return False
+            if kinds <= _NATIVE_OR_FLOAT and math.isfinite(sum(c for c in cells if type(c) is float)):
+                continue  # finite floats go as they are (a NaN or infinity makes the sum not finite)
+            if kinds == {date}:  # a date column: its ISO text, as json_value writes it, in one pass
+                converted = list(map(date.isoformat, cells))
+            else:
+                try:
+                    converted = [c if type(c) in _NATIVE else json_value(c, name) for c in cells]
+                except RowRejected:
+                    return False
+            for row, value in zip(rows, converted):  # noqa: B905  (as long as each other)
+                row[name] = value
         return True
 
     def send(self, batch: Batch, final: bool) -> BatchResult:

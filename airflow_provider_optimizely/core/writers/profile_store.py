@@ -21,6 +21,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Protocol
 
+import msgspec
+
 from airflow_provider_optimizely.core.errors import (
     BadRequestError,
     ConflictError,
@@ -39,7 +41,8 @@ from airflow_provider_optimizely.core.mapping import (
     unmapped_targets,
     utc_iso,
 )
-from airflow_provider_optimizely.core.report import Log
+from airflow_provider_optimizely.core.page import Page
+from airflow_provider_optimizely.core.report import Log, Rejection
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,
@@ -147,17 +150,34 @@ class ProfileStorePutWriter(RowWriter):
             )
 
     def prepare(self, row_number: int, row: dict[str, Any]) -> Item:
+        key, body, _ = self._checked(row)
+        return Item(row_number, key, body)
+
+    def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
+        """``prepare`` a row, each body kept as the JSON measured against the size limit
+        (``msgspec.Raw``): those bytes are what the request sends and what a sync state fingerprints,
+        so the body is written once."""
+        return self.prepare_rows(first_row, page, self._prepare_encoded)
+
+    def _prepare_encoded(self, row_number: int, row: dict[str, Any]) -> Item:
+        key, _, payload = self._checked(row)
+        return Item(row_number, key, msgspec.Raw(payload))
+
+    def _checked(self, row: dict[str, Any]) -> tuple[str, dict[str, Any], bytes]:
+        """The row's key, body and the body's JSON, or ``RowRejected``."""
         key = path_key_of(row, self.identifier_column, "Profile Store profile id")
         try:
             body = self._body(row)
-            size = len(encode_json(body))  # the bytes the client will send
+            payload = encode_json(body)  # the bytes the client will send
         except RowRejected as rejected:
             rejected.key = key
             raise
-        if size > MAX_BODY_BYTES:
+        if len(payload) > MAX_BODY_BYTES:
             limit = MAX_BODY_BYTES // 1024
-            raise RowRejected(f"the profile is {size} bytes, over Profile Store's {limit} KB limit", key=key)
-        return Item(row_number, key, body)
+            raise RowRejected(
+                f"the profile is {len(payload)} bytes, over Profile Store's {limit} KB limit", key=key
+            )
+        return key, body, payload
 
     def _body(self, row: Mapping[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}

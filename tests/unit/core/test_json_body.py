@@ -12,7 +12,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from airflow_provider_optimizely.core.json_body import encode_json
+from airflow_provider_optimizely.core.json_body import encode_json, encode_json_each
 
 
 class Colour(enum.Enum):
@@ -84,3 +84,11 @@ def test_a_decimal_json_cannot_carry_is_refused(text: str) -> None:
 def test_a_field_name_that_is_not_unicode_is_refused() -> None:
     with pytest.raises(ValueError, match="lone surrogate"):
         encode_json({"a\ud800": "\ud800"})
+
+
+def test_encode_json_each_is_encode_json_of_each_value():
+    values = [msgspec.Raw(b'{"a":1}'), {"x": "\ud800"}, {"n": Decimal("1.50")}, [1, "t"], None]
+    assert encode_json_each(values) == [encode_json(value) for value in values]
+    assert encode_json_each(iter(values[2:])) == [encode_json(value) for value in values[2:]]
+    with pytest.raises(ValueError):
+        encode_json_each([{"ok": 1}, Decimal("NaN")])

@@ -9,7 +9,13 @@ from decimal import Decimal
 import pytest
 
 from airflow_provider_optimizely.core.json_body import encode_json
-from airflow_provider_optimizely.core.validation import dcp_validator, dcp_value, odp_validator, odp_value
+from airflow_provider_optimizely.core.validation import (
+    dcp_validator,
+    dcp_value,
+    odp_validator,
+    odp_value,
+    validate_column,
+)
 
 DATE = "yyyy-mm-dd"
 DATETIME_Z = "yyyy-mm-ddThh:mm:ssZ"
@@ -196,3 +202,39 @@ def test_odp_refuses_with_a_short_reason(field_type, value, reason):
     with pytest.raises(ValueError) as caught:
         odp_value(value, field_type)
     assert reason in str(caught.value)
+
+
+_COLUMNS = [
+    ["a", "b", ""],
+    [1, 2, 3],
+    [1.5, -2.25, 0.0],
+    [1e308, 1e308],  # each finite, their sum not
+    [1.5, float("nan")],
+    [10**400, 1],
+    [True, False],
+    [date(2026, 1, 2), date(1999, 12, 31)],
+    [datetime(2026, 1, 2), datetime(2026, 1, 2, 10, 30, tzinfo=timezone.utc)],
+    [Decimal("1.50"), Decimal("NaN")],
+    ["42", "1.5", "x"],
+    ["2026-01-02", "2026-01-02T10:00:00Z"],
+    [None, "a", 1],
+    [],
+]
+_VALIDATORS = [
+    *(odp_validator(kind) for kind in ("string", "number", "boolean", "timestamp")),
+    *(dcp_validator(kind) for kind in ("string", "bool", "long", "double")),
+    *(dcp_validator("datetime", fmt) for fmt in ("yyyy-mm-dd", "yyyy-mm-ddThh:mm:ssZ", "epoch")),
+]
+
+
+@pytest.mark.parametrize("validator", _VALIDATORS)
+@pytest.mark.parametrize("values", _COLUMNS)
+def test_a_column_validated_at_once_is_each_value_validated(validator, values):
+    try:
+        expected = [validator(value) for value in values]
+    except ValueError:
+        expected = None  # the row-by-row path names the value
+    got = validate_column(validator, list(values))
+    assert got == expected
+    if got is not None:
+        assert list(map(type, got)) == list(map(type, expected))

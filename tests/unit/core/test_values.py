@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
+import math
+import random
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -106,6 +109,70 @@ def test_json_read_exactly_keeps_every_digit_and_refuses_what_json_has_not():
         loads_exact('{"a": NaN}')
     with pytest.raises(ValueError, match="Infinity is not a JSON number"):
         loads_exact("[-Infinity]")
+
+
+def _standard_library_reading(text: str) -> object:
+    """``loads_exact`` as it was before msgspec parsed for it: the standard library's parser, each float
+    kept when its repr is the same number."""
+
+    def exact(number_text: str) -> float | Decimal:
+        number = float(number_text)
+        if math.isfinite(number) and Decimal(repr(number)) == Decimal(number_text):
+            return number
+        return Decimal(number_text)
+
+    def refuse(name: str) -> object:
+        raise ValueError(f"{name} is not a JSON number")
+
+    return json.loads(text, parse_float=exact, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}',
+        '{"a": 123456789012345678901234567890, "b": -9223372036854775809, "c": 18446744073709551616}',
+        '{"a": "\\ud800", "b": "\\uD83D\\uDE00", "c": "\\u0000"}',  # a lone surrogate: msgspec refuses it
+        '{"a": 1E5, "b": -0.0, "c": 1e400, "d": 1.5e-400, "e": 0.000000000000001, "f": 123456789012.345}',
+        '{"a": 1.7976931348623157e308, "b": 5e-324, "c": 0.30000000000000004, "d": 9007199254740993.0}',
+        ' {"nested": [[{"x": [1.25, "t", true, null]}]]} ',
+        "[1.10, 2.5]",
+    ],
+)
+def test_json_read_exactly_reads_as_the_standard_library(text):
+    got, expected = loads_exact(text), _standard_library_reading(text)
+    assert got == expected
+    assert repr(got) == repr(expected)  # the same types: float or Decimal, number by number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": NaN}',
+        '{"a": "x\ty"}',
+        '{"a": 01}',
+        '{"a": 1}x',
+        "\ufeff{}",
+        '{"a": ' + "9" * 5000 + "}",
+        '{"a": .5}',
+    ],
+)
+def test_json_read_exactly_refuses_what_the_standard_library_refuses_with_its_words(text):
+    with pytest.raises(ValueError) as ours:
+        loads_exact(text)
+    with pytest.raises(ValueError) as theirs:
+        _standard_library_reading(text)
+    assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
+
+
+def test_json_read_exactly_keeps_short_numbers_as_floats_and_long_ones_exact():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 20)))
+        point = rng.randint(0, len(digits))
+        whole = digits[:point].lstrip("0") or "0"  # JSON has no leading zero
+        text = f"{rng.choice(['', '-'])}{whole}.{digits[point:] or '0'}"
+        assert repr(loads_exact(f"[{text}]")) == repr(_standard_library_reading(f"[{text}]")), text
 
 
 def test_not_finite_is_for_floats_and_decimals_only():

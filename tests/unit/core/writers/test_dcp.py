@@ -12,9 +12,10 @@ from airflow_provider_optimizely.core.errors import (
     BadRequestError,
     NotFoundError,
 )
+from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.sync import Item, RowRejected, SyncConfigError
 from airflow_provider_optimizely.core.writers.dcp import DcpProfileWriter
-from tests.unit.core.writers.helpers import batch_of
+from tests.unit.core.writers.helpers import assert_page_as_row_by_row, batch_of
 
 
 class FakeDcp:
@@ -69,3 +70,27 @@ def test_a_customer_id_that_would_change_the_route_is_rejected_with_its_row():
     with pytest.raises(RowRejected, match="can't be sent as a URL path segment") as rejected:
         writer.prepare(1, {"id": "..", "plan": "gold"})
     assert rejected.value.column == "id"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"customerId": f"c{i}", "plan": "gold", "visits": i, "since": date(2026, 1, 2)} for i in range(30)],
+        [{"customerId": 1, "plan": None, "visits": "5"}, {"customerId": 2, "plan": "x", "visits": ""}],
+        [{"customerId": "c1", "plan": None, "visits": None}, {"customerId": "c2", "plan": "x", "visits": 1}],
+        [{"customerId": "..", "plan": "x"}, {"customerId": "c2", "plan": "y"}],  # no path segment
+        [{"customerId": "\ud800", "plan": "x"}],  # a lone surrogate
+        [{"customerId": "c1", "visits": 1.5}, {"customerId": "c2", "visits": 2}],  # not a long
+        [{"customerId": "c1", "old": "x"}],  # archived: not an attribute
+        [{"customerId": "c1", "plan": "x"}, {"plan": "y", "customerId": "c2"}],  # another column order
+    ],
+)
+def test_dcp_profiles_of_a_page_at_once_are_those_of_row_by_row(rows):
+    writer = DcpProfileWriter(FakeDcp(), table_id=7, identifier_column="customerId")
+    assert_page_as_row_by_row(writer, Page([dict(row) for row in rows]), Page([dict(row) for row in rows]))
+    header = list(rows[0])
+    if all(list(row) == header for row in rows) and all(type(v) is str for row in rows for v in row.values()):
+        values = [tuple(row.values()) for row in rows]
+        assert_page_as_row_by_row(
+            writer, Page(header=header, values=values), Page(header=header, values=values)
+        )

@@ -7,15 +7,17 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
+import pyarrow as pa
 import pytest
 
 from airflow_provider_optimizely.core.errors import (
     BadRequestError,
 )
+from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.report import TooManyRejectedRows
 from airflow_provider_optimizely.core.sync import RowRejected, SyncConfigError, run_sync
 from airflow_provider_optimizely.core.writers.odp import OdpEventWriter, OdpProfileWriter
-from tests.unit.core.writers.helpers import batch_of, numbered
+from tests.unit.core.writers.helpers import assert_page_as_row_by_row, batch_of, numbered
 
 
 class FakeOdp:
@@ -165,3 +167,44 @@ def test_events_check_their_columns_before_any_row():
     with pytest.raises(SyncConfigError, match="no column 'kind'"):
         OdpEventWriter(FakeOdp(), type_column="kind", action="a").check_columns(["identifiers"])
     OdpEventWriter(FakeOdp(), event_type="t", action="a").check_columns(["identifiers"])
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [
+            {"email": f"u{i}@x.io", "age": i * 1.5, "vip": i % 2 == 0, "customer_id": f"c{i}"}
+            for i in range(50)
+        ],
+        [{"email": f"u{i}@x.io", "age": i, "customer_id": None} for i in range(20)],  # None: left out
+        [{"email": "a@x.io", "age": "42"}, {"email": "b@x.io", "age": ""}],  # text: checked, "" left out
+        [{"email": "a@x.io", "age": float("nan")}, {"email": "b@x.io", "age": 2}],  # rejected by row
+        [{"email": "a@x.io", "age": 1e308}, {"email": "b@x.io", "age": 1e308}],  # a sum that overflows
+        [{"email": "a@x.io", "age": 10**400}, {"email": "b@x.io", "age": 3}],  # no double holds it
+        [{"email": "a@x.io", "age": True}],  # a bool is no number
+        [{"email": " ", "age": 1}, {"email": "b@x.io", "age": 1}],  # an empty key
+        [{"email": 7, "age": Decimal("1.50")}, {"email": 8, "age": Decimal("2")}],  # int keys, decimals
+        [{"email": "a@x.io", "age": 1}, {"age": 2, "email": "b@x.io"}],  # columns in another order
+        [{"email": "a@x.io", "shoe_size": 9}],  # not a field
+        [{"email": "a@x.io"}, {"email": "b@x.io", "age": 1}],  # differing columns
+        [{"email": "a@x.io"}],  # nothing but the key
+    ],
+)
+def test_odp_profiles_of_a_page_at_once_are_those_of_row_by_row(rows):
+    writer = OdpProfileWriter(FakeOdp(), identifier_column="email")
+    assert_page_as_row_by_row(writer, Page([dict(row) for row in rows]), Page([dict(row) for row in rows]))
+    mapped = OdpProfileWriter(FakeOdp(), identifier_column="email", columns={"age": "age", "email": "email"})
+    assert_page_as_row_by_row(mapped, Page([dict(row) for row in rows]), Page([dict(row) for row in rows]))
+
+
+def test_odp_profiles_of_csv_pages_at_once_are_those_of_row_by_row():
+    header = ["email", "age", "vip"]
+    values = [("u@x.io", "7", "true"), ("", "1", "false"), ("v@x.io", "x", "true"), ("w@x.io", "1")]
+    writer = OdpProfileWriter(FakeOdp(), identifier_column="email")
+    for chunk in (values[:1], values[:2], values[2:3], values[3:], values):
+        page = Page(header=header, values=list(chunk), text_only=True)
+        assert_page_as_row_by_row(writer, page, Page(header=header, values=list(chunk)))
+    table = pa.table({"email": ["a@x.io", "b@x.io"], "age": ["1.50", ""], "vip": ["true", "false"]})
+    page = Page(header=header, table=table, text_only=True)
+    ready = assert_page_as_row_by_row(writer, page, Page(header=header, table=table))
+    assert ready.bodies[1] == {"identifiers": {"email": "b@x.io"}, "attributes": {"vip": False}}

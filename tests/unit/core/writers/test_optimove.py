@@ -16,7 +16,7 @@ from airflow_provider_optimizely.core.errors import (
 from airflow_provider_optimizely.core.sources import Page, Unreadable
 from airflow_provider_optimizely.core.sync import Item, SyncConfigError, run_sync
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
-from tests.unit.core.writers.helpers import batch_of, numbered
+from tests.unit.core.writers.helpers import assert_page_as_row_by_row, batch_of, numbered
 
 
 class FakeOptimove:
@@ -205,3 +205,23 @@ def test_a_value_with_no_json_form_rejects_its_row_by_column_and_the_page_still_
     assert ready.keys == ["1", "3"]
     [rejection] = rejected
     assert (rejection.row, rejection.column) == (2, "score") and "NaN" in rejection.reason
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"id": i, "d": date(2026, 1, 1 + i % 28), "f": i / 3, "s": "x"} for i in range(40)],
+        [{"id": 1, "d": date(2026, 1, 1), "f": None}, {"id": 2, "d": None, "f": 2.5}],
+        [{"id": 1, "f": float("nan")}, {"id": 2, "f": 1.0}],  # refused by row
+        [{"id": 1, "f": 1e308}, {"id": 2, "f": 1e308}],  # a sum that overflows, values that don't
+        [
+            {"id": 1, "d": datetime(2026, 1, 1, 12), "n": Decimal("1.50")},
+            {"id": 2, "d": date(2026, 1, 2), "n": 3},
+        ],
+        [{"id": 1, "b": b"\x00\x01"}, {"id": 2, "b": object()}],  # no JSON form: refused by row
+        [{"id": 1, "a": 1}, {"a": 2, "id": 2}],  # the same columns in another order
+    ],
+)
+def test_optimove_records_converted_a_column_at_a_time_are_those_of_row_by_row(rows):
+    writer = OptimoveWriter(FakeOptimove(), connection_uuid="dc", identifier_column="id")
+    assert_page_as_row_by_row(writer, Page([dict(row) for row in rows]), Page([dict(row) for row in rows]))

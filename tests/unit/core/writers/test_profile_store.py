@@ -7,12 +7,15 @@ from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
+import msgspec
 import pytest
 
 from airflow_provider_optimizely.core.errors import (
     ConflictError,
     RateLimitedError,
 )
+from airflow_provider_optimizely.core.json_body import encode_json
+from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.sync import Item, RowRejected, SyncConfigError, run_sync
 from airflow_provider_optimizely.core.writers.profile_store import (
     ProfileStoreDeleteWriter,
@@ -166,3 +169,16 @@ def test_an_id_that_would_change_the_route_is_rejected_with_its_row(profile_id):
     with pytest.raises(RowRejected, match="can't be sent as a URL path segment") as delete:
         ProfileStoreDeleteWriter(FakeStore()).prepare(2, {"id": profile_id})
     assert put.value.column == "id" and delete.value.column == "id"
+
+
+def test_a_page_of_profiles_keeps_each_body_as_the_json_measured_against_the_limit():
+    writer = ProfileStorePutWriter(
+        FakeStore(), identifier_column="id", columns={"name": "Name", "n": "Visits"}
+    )
+    rows = [{"id": "p1", "name": "Ann", "n": "3"}, {"id": "p2", "name": "Bo", "n": "-1"}]
+    ready, rejected = writer.prepare_page(5, Page([dict(row) for row in rows]))
+    assert (ready.rows, ready.keys) == ([5], ["p1"])
+    assert [(r.row, r.key, r.column) for r in rejected] == [(6, "p2", "n")]
+    (body,) = ready.bodies
+    assert isinstance(body, msgspec.Raw)  # written once: sent and fingerprinted as these bytes
+    assert bytes(body) == encode_json(writer.prepare(5, dict(rows[0])).body) == encode_json(body)
