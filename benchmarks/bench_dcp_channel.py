@@ -14,8 +14,8 @@ profiles stored in the table are counted.
 
 - ``auto``: ``--rows`` changed profiles (100,000 by default) with ``method="auto"`` and the default
   threshold: the bulk channel (spool, CSV, upload, Upload History read every 0.25 s, acknowledgements).
-- ``rest``: the profile API at the default concurrency (4 requests in flight), a request a profile. At
-  50 ms a request 100,000 profiles take about 21 minutes, so by default ``--rest-rows`` (5,000) are
+- ``rest``: the profile API at the default concurrency (adaptive, ``max_concurrency="auto"``), a request
+  a profile. At 50 ms a request 100,000 profiles take about 5 minutes, so by default ``--rest-rows`` (5,000) are
   measured and the time for ``--rows`` is extrapolated from the measured rate: the output says so.
 - The sweep: the bulk channel at ``--bulk-sizes`` and the profile API at ``--rest-sizes``; a straight
   line through each (fixed cost + cost a row) gives the break-even size, where the file's fixed cost
@@ -219,7 +219,7 @@ def main() -> None:
     break_even = bulk_fixed / rest_per_row
     print(
         f"DCP profile sync, {args.latency * 1000:.0f} ms a DCP answer, DCP processing delay "
-        f"{args.processing_delay:g} s, REST at 4 requests in flight"
+        f"{args.processing_delay:g} s, REST at max_concurrency='auto'"
     )
     print(f"\n{'run':<50}{'profiles':>10}{'seconds':>10}{'profiles/s':>12}")
     auto_label = f"auto ({auto['reason']})"
