@@ -42,6 +42,12 @@ def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]
     return list(map(msgspec.Raw, payloads)), payloads
 
 
+def answered_ok(batch: Batch, result: BatchResult) -> bool | list[bool]:
+    """Whether the API took each item of ``batch`` (``True``: all of them)."""
+    refused = {rejection.row for rejection in result.rejected}
+    return [row not in refused for row in batch.rows] if refused else True
+
+
 class ChangeFilter:
     """Sends only what the sync state says changed; records what the API answered.
 
@@ -77,11 +83,8 @@ class ChangeFilter:
 
     def record(self, batch: Batch, result: BatchResult) -> None:
         """The API's answer to ``batch``: refused items are marked failed (carried over next run)."""
-        if not len(batch) or batch.hashes is None:
-            return
-        refused = {rejection.row for rejection in result.rejected}
-        ok: bool | list[bool] = [row not in refused for row in batch.rows] if refused else True
-        self.run.acknowledge(batch.hashes, batch.keys, batch.prints, ok)
+        if len(batch) and batch.hashes is not None:
+            self.run.acknowledge(batch.hashes, batch.keys, batch.prints, answered_ok(batch, result))
 
 
 class EventFilter:
@@ -106,11 +109,8 @@ class EventFilter:
             self.run.dispatching(batch.hashes)
 
     def record(self, batch: Batch, result: BatchResult) -> None:
-        if not len(batch) or batch.hashes is None:
-            return
-        refused = {rejection.row for rejection in result.rejected}
-        ok: bool | list[bool] = [row not in refused for row in batch.rows] if refused else True
-        self.run.acknowledge(batch.hashes, ok)
+        if len(batch) and batch.hashes is not None:
+            self.run.acknowledge(batch.hashes, answered_ok(batch, result))
 
 
 def change_tracking(run: KeyRun | IntervalRun, *, marks_dispatch: bool) -> ChangeFilter | EventFilter:
