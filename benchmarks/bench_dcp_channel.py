@@ -15,8 +15,8 @@ profiles stored in the table are counted.
 - ``auto``: ``--rows`` changed profiles (100,000 by default) with ``method="auto"`` and the default
   threshold: the bulk channel (spool, CSV, upload, Upload History read every 0.25 s, acknowledgements).
 - ``rest``: the profile API at the default concurrency (adaptive, ``max_concurrency="auto"``), a request
-  a profile. At 50 ms a request 100,000 profiles take about 5 minutes, so by default ``--rest-rows`` (5,000) are
-  measured and the time for ``--rows`` is extrapolated from the measured rate: the output says so.
+  a profile. At 50 ms a request 100,000 profiles take about 5 minutes, so by default ``--rest-rows``
+  (5,000) are measured and the time for ``--rows`` is extrapolated from the measured rate: the output says so.
 - The sweep: the bulk channel at ``--bulk-sizes`` and the profile API at ``--rest-sizes``; a straight
   line through each (fixed cost + cost a row) gives the break-even size, where the file's fixed cost
   (upload, DCP's processing, polling) equals the API's time for as many rows. That is the default
