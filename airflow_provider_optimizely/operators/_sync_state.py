@@ -1,4 +1,5 @@
-"""The Airflow side of the sync state: where it is kept, and what names a sync and a run.
+"""The Airflow side of the sync state: where it is kept, what names a sync and a run, and how a row-sync
+operator begins and ends its run (``SyncStateMixin``).
 
 - The store is the operator's ``state_store`` (a URI), else the ``[optimizely] sync_state_uri`` setting
   (``AIRFLOW__OPTIMIZELY__SYNC_STATE_URI``), else the folder ``optimizely_sync_state`` in the Airflow
