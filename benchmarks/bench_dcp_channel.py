@@ -31,9 +31,6 @@ import io
 import json
 import os
 import random
-import re
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +39,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_upsert import Emulator as ProcessEmulator
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data"
@@ -76,41 +76,18 @@ def csv_path(rows: int) -> Path:
     return path
 
 
-class Emulator:
+class Emulator(ProcessEmulator):
     """The emulator in a process of its own (its CPU is not the client's), DCP answers delayed."""
 
     def __init__(self, latency: float, processing_delay: float) -> None:
-        flags = ["--port", "0", "--log-level", "warning", "--processing-delay", str(processing_delay)]
+        flags = ["--processing-delay", str(processing_delay)]
         if latency:
             flags += ["--fault", f"dcp=delay={latency}"]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_optimizely.emulator", *flags],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.env: dict[str, str] = {}
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in self.process.stdout:
-            if match := re.match(r"optimizely-emulator serving on (\S+)", line):
-                self.base_url = match.group(1)
-            if line.startswith("export AIRFLOW_CONN_"):
-                name, _, value = shlex.split(line)[1].partition("=")
-                self.env[name] = value
-            if len(self.env) == 4 or time.monotonic() > deadline:
-                break
-        if len(self.env) != 4:
-            self.stop()
-            raise RuntimeError("the emulator did not start")
+        super().__init__(*flags)
 
-    def stored(self, table_id: int) -> int:
+    def stored_profiles(self, table_id: int) -> int:
         state = requests.get(f"{self.base_url}/_emulator/state/dcp", timeout=600).json()
         return sum(1 for profile in state["profiles"] if profile["table_id"] == table_id)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def new_table() -> int:
@@ -155,7 +132,7 @@ def run_operator(path: Path, method: str, emulator: Emulator, threshold: int | N
             started = time.perf_counter()
             report = operator.execute({"ti": ti})  # type: ignore[arg-type]
             seconds = time.perf_counter() - started
-    stored = emulator.stored(table_id)
+    stored = emulator.stored_profiles(table_id)
     rows = int(report["rows_read"])
     if stored != rows or report["rows_succeeded"] != rows:
         raise RuntimeError(
