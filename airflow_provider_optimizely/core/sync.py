@@ -119,7 +119,7 @@ class ChangeTracking(Protocol):
 
 class RowWriter:
     """A writer that prepares one row at a time (``prepare``); a writer with a faster way for whole
-    pages overrides ``prepare_page`` and falls back to this one for pages it can't take at once."""
+    pages overrides ``whole_page``, and pages it can't take at once go row by row."""
 
     operation: str
     api: str
@@ -145,7 +145,15 @@ class RowWriter:
         """Nothing to take over by default."""
 
     def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
+        whole = self.whole_page(first_row, page)
+        if whole is not None:
+            return whole, []
         return self.prepare_rows(first_row, page, self.prepare)
+
+    def whole_page(self, first_row: int, page: Page) -> Batch | None:
+        """The page's items made at once, when every row of it is fine; None (the default) prepares it
+        row by row, which rejects each row that is not, naming it."""
+        return None
 
     @staticmethod
     def prepare_rows(

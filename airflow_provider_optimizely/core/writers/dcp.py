@@ -21,7 +21,6 @@ from airflow_provider_optimizely.core.mapping import (
     unmapped_targets,
 )
 from airflow_provider_optimizely.core.page import Page, page_columns
-from airflow_provider_optimizely.core.report import Rejection
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,
@@ -124,13 +123,7 @@ class DcpProfileWriter(RowWriter):
             raise RowRejected("no attribute value to write", key=key)
         return Item(row_number, key, data)
 
-    def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
-        ready = self._whole_page(first_row, page)
-        if ready is not None:
-            return ready, []
-        return super().prepare_page(first_row, page)
-
-    def _whole_page(self, first_row: int, page: Page) -> Batch | None:
+    def whole_page(self, first_row: int, page: Page) -> Batch | None:
         """The page's profiles made a column at a time, each column checked by its attribute's validator
         at once (``validated_records``): the same bodies as ``prepare``, attributes in the same order.
         None when a row needs a closer look (a bad value or key, a row with nothing to write, rows of

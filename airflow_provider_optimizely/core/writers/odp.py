@@ -23,7 +23,6 @@ from airflow_provider_optimizely.core.mapping import (
     unmapped_targets,
 )
 from airflow_provider_optimizely.core.page import Page, page_columns
-from airflow_provider_optimizely.core.report import Rejection
 from airflow_provider_optimizely.core.sync import (
     Batch,
     BatchResult,
@@ -132,13 +131,7 @@ class OdpProfileWriter(RowWriter):
         body = {"identifiers": {self.identifier_name: key}, "attributes": attributes}
         return Item(row_number, key, body)
 
-    def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
-        ready = self._whole_page(first_row, page)
-        if ready is not None:
-            return ready, []
-        return super().prepare_page(first_row, page)
-
-    def _whole_page(self, first_row: int, page: Page) -> Batch | None:
+    def whole_page(self, first_row: int, page: Page) -> Batch | None:
         """The page's profiles made a column at a time: each column checked by its field's validator at
         once (``validate_column``), then one dict a row. The same bodies as ``prepare``, fields in the
         same order; None when a row needs a closer look (a bad value, a missing or empty key, rows of

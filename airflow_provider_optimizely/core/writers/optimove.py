@@ -26,7 +26,7 @@ import msgspec
 
 from airflow_provider_optimizely.core.json_records import records_of
 from airflow_provider_optimizely.core.mapping import json_value, key_of, normalise_mapping, require_columns
-from airflow_provider_optimizely.core.report import Log, Rejection
+from airflow_provider_optimizely.core.report import Log
 from airflow_provider_optimizely.core.sources import Page
 from airflow_provider_optimizely.core.sync import (
     Batch,
@@ -139,18 +139,13 @@ class OptimoveWriter(RowWriter):
                 record[name] = json_value(value, name)
         return Item(row_number, key, record)
 
-    def prepare_page(self, first_row: int, page: Page) -> tuple[Batch, list[Rejection]]:
+    def whole_page(self, first_row: int, page: Page) -> Batch | None:
         ready = self._table_page(first_row, page) if page.table is not None else None
-        if ready is not None:
-            return ready, []
-        if self.mapping is None:
+        if ready is None and self.mapping is None:
             ready = self._text_page(first_row, page) if page.values is not None else None
-            if ready is not None:
-                return ready, []
-            ready = self._whole_page(first_row, page)
-            if ready is not None:
-                return ready, []
-        return super().prepare_page(first_row, page)
+            if ready is None:
+                ready = self._dict_page(first_row, page)
+        return ready
 
     def _table_page(self, first_row: int, page: Page) -> Batch | None:
         """A CSV page that Arrow read, written as JSON records a column at a time (``records_of``): no
@@ -214,7 +209,7 @@ class OptimoveWriter(RowWriter):
             )
         return self._record_types[header]
 
-    def _whole_page(self, first_row: int, page: Page) -> Batch | None:
+    def _dict_page(self, first_row: int, page: Page) -> Batch | None:
         """A page whose rows go out as they are, checked and converted a column at a time (C-speed
         passes, a Python loop only over the values that need converting). None when a row needs a
         closer look (a broken row, a missing or empty key, rows of differing columns): the row-by-row
