@@ -42,6 +42,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_upsert import Emulator as ProcessEmulator
+from bench_upsert import written_once
 
 HERE = Path(__file__).resolve().parent
 DATA_DIR = HERE / ".data"
@@ -61,10 +62,8 @@ def csv_path(rows: int) -> Path:
     path = DATA_DIR / f"dcp_channel_{rows}.csv"
     if path.exists():
         return path
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     rnd = random.Random(13)
-    partial = path.with_suffix(".partial")
-    with open(partial, "w", encoding="utf-8", newline="") as out:
+    with written_once(path) as out:
         out.write("customerId,plan,visits,score,vip,since\n")
         for i in range(rows):
             day = 1 + i % 28
@@ -72,7 +71,6 @@ def csv_path(rows: int) -> Path:
                 f"c{i:08d},{PLANS[i % 5]},{rnd.randrange(10**6)},{rnd.randrange(10**5)}.{i % 100:02d},"
                 f"{'true' if i % 2 else 'false'},2026-02-{day:02d}\n"
             )
-    partial.rename(path)
     return path
 
 

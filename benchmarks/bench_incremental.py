@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_upsert import DATA_DIR, Emulator, memory_kib
+from bench_upsert import DATA_DIR, Emulator, memory_kib, written_once
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 CHANGED_EVERY = 100  # 1%
@@ -49,15 +49,12 @@ def source_csv(rows: int, version: int) -> Path:
     path = DATA_DIR / f"incremental_{rows}_v{version}.csv"
     if path.exists():
         return path
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as stream:
+    with written_once(path) as stream:
         writer = csv.writer(stream)
         writer.writerow(["user_id", "email", "first_name", "city", "score", "tier"])
         for i in range(rows):
             tier = "gold" if version and i % CHANGED_EVERY == 0 else "basic"
             writer.writerow([i, f"user{i}@example.com", f"Name{i}", f"City{i % 97}", i % 1000, tier])
-    partial.rename(path)
     return path
 
 

@@ -38,8 +38,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import requests
 
@@ -58,15 +60,24 @@ APPROACHES = ("seed 003", "streaming", "provider")
 QUOTED_EVERY = 1000
 
 
+@contextmanager
+def written_once(path: Path) -> Iterator[TextIO]:
+    """A text stream that writes ``path`` under a ``.partial`` name and renames it once complete, so that an
+    interrupted run never leaves half a file that a later run would take for the whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with open(partial, "w", newline="", encoding="utf-8") as stream:
+        yield stream
+    partial.rename(path)
+
+
 def csv_path(rows: int, kind: str = "unquoted") -> Path:
     """The benchmark CSV of ``rows`` rows, written once under benchmarks/.data/. In the quoted one, one row
     in ``QUOTED_EVERY`` has a first name holding a comma and a doubled quote (so the writer quotes it)."""
     path = DATA_DIR / (f"profiles_{rows}.csv" if kind == "unquoted" else f"profiles_quoted_{rows}.csv")
     if path.exists():
         return path
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as stream:
+    with written_once(path) as stream:
         writer = csv.writer(stream)
         writer.writerow(["user_id", "email", "first_name", "city", "score", "signed_up"])
         for i in range(rows):
@@ -81,7 +92,6 @@ def csv_path(rows: int, kind: str = "unquoted") -> Path:
                     f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}",
                 ]
             )
-    partial.rename(path)
     return path
 
 
