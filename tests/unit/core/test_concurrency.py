@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from airflow_provider_optimizely.core.batching import BoundedPool
 from airflow_provider_optimizely.core.concurrency import AdaptiveConcurrency
@@ -93,13 +92,19 @@ def test_bounded_pool_follows_a_moving_limit() -> None:
     running = 0
     peak: list[int] = []
     lock = threading.Lock()
+    # Once the limit is raised, each job holds its slot until three run at once: with the limit still at
+    # 2 that never happens, and the jobs give up at the deadline, leaving a peak of 2.
+    overlapping = threading.Event()
+    overlapping.set()
 
     def job() -> None:
         nonlocal running
         with lock:
             running += 1
             peak.append(running)
-        time.sleep(0.005)
+            if running >= 3:
+                overlapping.set()
+        overlapping.wait(timeout=5)
         with lock:
             running -= 1
 
@@ -110,6 +115,7 @@ def test_bounded_pool_follows_a_moving_limit() -> None:
         assert max(peak) <= 2
         limit[0] = 6
         peak.clear()
+        overlapping.clear()
         for _ in range(40):
             pool.submit(job)
         pool.drain()
