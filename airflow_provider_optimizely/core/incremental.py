@@ -22,15 +22,25 @@ A dry run classifies without sending or recording anything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import msgspec
+import numpy as np
 
 from airflow_provider_optimizely.core.json_body import encode_json_each
 from airflow_provider_optimizely.core.json_records import EncodedRecords
-from airflow_provider_optimizely.core.sync import Batch, BatchResult
+from airflow_provider_optimizely.core.page import Page
+from airflow_provider_optimizely.core.partitions import Partition
+from airflow_provider_optimizely.core.sync import Batch, BatchResult, Writer, columns_of
 from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, fingerprints, key_hashes
+from airflow_provider_optimizely.core.text_fingerprints import (
+    Preselection,
+    TextRows,
+    fingerprinted_columns,
+    owned_rows,
+    subpage,
+)
 
 
 def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]:
@@ -54,20 +64,70 @@ class ChangeFilter:
     ``marks_dispatch``: whether each batch is marked before it is sent. Worth one write a batch for
     requests of many items; at one item a request (DCP, Profile Store) it would cost a write a row, so
     a resumed run there cannot tell resent items from new ones.
+
+    With the writer's ``key_column`` (and its ``mapping``), the rows of a text source are fingerprinted
+    by their text before they are prepared (``preselect``, ``core.text_fingerprints``); other rows by
+    the payload their writer made of them (``select``). One source gives one kind: its pages are all
+    text or none is.
     """
 
-    def __init__(self, run: KeyRun, *, marks_dispatch: bool = True) -> None:
+    def __init__(
+        self,
+        run: KeyRun,
+        *,
+        marks_dispatch: bool = True,
+        key_column: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+    ) -> None:
         self.run = run
         self.marks_dispatch = marks_dispatch
+        self.key_column = key_column
+        self.mapping = mapping
+        self._columns: list[str] | None = None
 
     @property
     def dry_run(self) -> bool:
         return self.run.dry_run
 
+    def preselect(self, page: Page, partition: Partition | None = None) -> Preselection | None:
+        """For a page of text: its rows to prepare (new, changed, carried over, resent, and any it
+        can't key), classified by their text; None for another page (``select`` then classifies its
+        items once prepared)."""
+        if not page.text_only or self.key_column is None:
+            return None
+        if self._columns is None:
+            self._columns = fingerprinted_columns(columns_of(page), self.key_column, self.mapping)
+        rows = TextRows.of(page, self._columns, self.key_column)
+        keys = rows.keys
+        keyed = (
+            np.ones(len(keys), bool)
+            if rows.all_keyed
+            else np.fromiter((key is not None for key in keys), bool, len(keys))
+        )
+        owned = owned_rows(keys, partition)
+        counted = len(keys) if owned is None else int(np.count_nonzero(owned))
+        tracked = np.flatnonzero(keyed if owned is None else keyed & owned)
+        known = cast(list[str], [keys[i] for i in tracked.tolist()] if len(tracked) != len(keys) else keys)
+        classes = self.run.classify(key_hashes(known), rows.prints[tracked], keys=known)
+        wanted = tracked[classes.send] if not self.dry_run else tracked[:0]
+        untracked = np.flatnonzero(~keyed if owned is None else ~keyed & owned)
+        positions = np.sort(np.concatenate([wanted, untracked])) if len(untracked) else wanted
+        return Preselection(
+            page=subpage(page, positions),
+            positions=positions,
+            keys=[keys[i] for i in positions.tolist()],
+            prints=rows.prints[positions],
+            rows_read=counted,
+        )
+
     def select(self, batch: Batch) -> Batch:
-        """The items of ``batch`` to send, each with its key hash and fingerprint."""
+        """The items of ``batch`` to send, each with its key hash and fingerprint (kept as they are for
+        items ``preselect`` chose)."""
         if not len(batch):
             return batch
+        if batch.prints is not None:
+            bodies, _ = encoded_bodies(batch.bodies)
+            return Batch(batch.rows, batch.keys, bodies, batch.hashes, batch.prints)
         bodies, payloads = encoded_bodies(batch.bodies)
         hashes, prints = key_hashes(batch.keys), fingerprints(payloads)
         classes = self.run.classify(hashes, prints, keys=batch.keys)
@@ -93,6 +153,9 @@ class EventFilter:
     def __init__(self, run: IntervalRun) -> None:
         self.run = run
 
+    def preselect(self, page: Page, partition: Partition | None = None) -> None:
+        """Events are identified by their payload, once prepared (``select``)."""
+
     def select(self, batch: Batch) -> Batch:
         if not len(batch):
             return batch
@@ -113,11 +176,17 @@ class EventFilter:
             self.run.acknowledge(batch.hashes, answered_ok(batch, result))
 
 
-def change_tracking(run: KeyRun | IntervalRun, *, marks_dispatch: bool) -> ChangeFilter | EventFilter:
-    """What sits between a writer and the API for ``run``."""
+def change_tracking(run: KeyRun | IntervalRun, writer: Writer) -> ChangeFilter | EventFilter:
+    """What sits between ``writer`` and the API for ``run``: a dispatch mark a request when requests
+    carry many items, and text fingerprints for a writer of keyed rows."""
     if isinstance(run, IntervalRun):
         return EventFilter(run)
-    return ChangeFilter(run, marks_dispatch=marks_dispatch)
+    return ChangeFilter(
+        run,
+        marks_dispatch=writer.batch_size > 1,
+        key_column=getattr(writer, "identifier_column", None),
+        mapping=getattr(writer, "mapping", None),
+    )
 
 
 def close(run: KeyRun | IntervalRun, *, keep: bool, summary: dict[str, Any]) -> dict[str, Any]:

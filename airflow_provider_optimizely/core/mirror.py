@@ -17,6 +17,7 @@ from itertools import islice
 
 from airflow_provider_optimizely.core.errors import TerminalError
 from airflow_provider_optimizely.core.page import Page
+from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import Log, RunReport
 from airflow_provider_optimizely.core.sync import Batch, BatchResult, Writer, run_sync
 from airflow_provider_optimizely.core.sync_state import KeyRun
@@ -50,6 +51,9 @@ class _DeletesRecorded:
 
     def __init__(self, run: KeyRun) -> None:
         self.run = run
+
+    def preselect(self, page: Page, partition: Partition | None) -> None:
+        """Every key gone is deleted: nothing to leave out."""
 
     def select(self, batch: Batch) -> Batch:
         return batch

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_optimizely.core.batch import Batch, Item
 from airflow_provider_optimizely.core.batching import BoundedPool
@@ -44,6 +44,9 @@ from airflow_provider_optimizely.core.report import (
     TooManyRejectedRows,
 )
 from airflow_provider_optimizely.core.sources import Page, Row, Unreadable
+
+if TYPE_CHECKING:
+    from airflow_provider_optimizely.core.text_fingerprints import Preselection
 
 DEFAULT_MAX_CONCURRENCY = 4
 log = logging.getLogger(__name__)
@@ -107,8 +110,10 @@ class Writer(Protocol):
 
 
 class ChangeTracking(Protocol):
-    """Between prepared items and the API (``core.incremental.ChangeFilter``): which items to send, and
-    what the API answered for them."""
+    """Between the source and the API (``core.incremental.ChangeFilter``): which rows to prepare
+    (``preselect``: None prepares them all), which items to send, and what the API answered for them."""
+
+    def preselect(self, page: Page, partition: Partition | None) -> Preselection | None: ...
 
     def select(self, batch: Batch) -> Batch: ...
 
@@ -246,6 +251,22 @@ def _owned(partition: Partition, ready: Batch, rejected: list[Rejection]) -> tup
     return ready, [rejection for rejection in rejected if partition.owns(rejection.key)]
 
 
+def _prepared(
+    writer: Writer, changes: ChangeTracking | None, partition: Partition | None, first_row: int, page: Page
+) -> tuple[Batch, list[Rejection], int]:
+    """The items and rejections of the page's rows that this run may send (``partition``'s, and with
+    ``changes``, those it did not preselect away), and how many of its rows the run counts as read."""
+    chosen = None if changes is None else changes.preselect(page, partition)
+    if chosen is not None:
+        ready, rejected = writer.prepare_page(0, chosen.page)
+        return *chosen.attach(first_row, ready, rejected), chosen.rows_read
+    ready, rejected = writer.prepare_page(first_row, page)
+    if partition is None:
+        return ready, rejected, len(page)
+    ready, rejected = _owned(partition, ready, rejected)
+    return ready, rejected, len(ready) + len(rejected)
+
+
 def describe_stop(exc: BaseException) -> str:
     """What ended a run, for its report: the error's own text (errors of this provider hold no secret)."""
     text = str(exc).strip()
@@ -303,12 +324,8 @@ def _pump(
             columns_checked = True
         first_row = position + 1
         position += len(page)
-        ready, rejected = writer.prepare_page(first_row, page)
-        if partition is not None:
-            ready, rejected = _owned(partition, ready, rejected)
-            report.rows_read += len(ready) + len(rejected)
-        else:
-            report.rows_read += len(page)
+        ready, rejected, rows_read = _prepared(writer, changes, partition, first_row, page)
+        report.rows_read += rows_read
         for rejection in rejected:
             report.reject(rejection)
         if changes is not None:

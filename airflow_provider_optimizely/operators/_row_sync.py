@@ -315,7 +315,7 @@ class RowSyncOperator(SyncStateMixin, SyncTargetMixin, OptimizelyBaseOperator[Ho
                 writer,
                 hook,
                 report=report,
-                changes=None if run is None else change_tracking(run, marks_dispatch=writer.batch_size > 1),
+                changes=None if run is None else change_tracking(run, writer),
                 partition=partition,
                 concurrency=concurrency,
                 adaptive=adaptive,

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from airflow.sdk import BaseHook, ObjectStoragePath
 
+from airflow_provider_optimizely.core.read_ahead import read_ahead
 from airflow_provider_optimizely.core.schema_inference import Column
 from airflow_provider_optimizely.core.sources import (
     DEFAULT_FETCH_SIZE,
@@ -55,16 +56,20 @@ def open_rows(
     fetch_size: int = DEFAULT_FETCH_SIZE,
     single_column: str | None = None,
 ) -> Iterator[tuple[Iterator[Page], int | None]]:
-    """The rows of the one source given, and their count when it is known beforehand (a list)."""
+    """The rows of the one source given, and their count when it is known beforehand (a list). A query
+    or a file is read ahead (``core.read_ahead``)."""
     if count_sources(sql, path, rows) != 1:
         raise SourceError("give exactly one source: sql (with sql_conn_id), path, or rows")
     if sql is not None:
-        with _sql_rows(sql, sql_conn_id, parameters, fetch_size) as sql_rows:
-            yield sql_rows, None
+        with _sql_rows(sql, sql_conn_id, parameters, fetch_size) as sql_rows, read_ahead(sql_rows) as pages:
+            yield pages, None
     elif path is not None:
         fmt = file_format_of(str(path), file_format)
-        with _open_bytes(str(path), path_conn_id) as stream:
-            yield pages_from_file(stream, fmt), None
+        with (
+            _open_bytes(str(path), path_conn_id) as stream,
+            read_ahead(pages_from_file(stream, fmt)) as pages,
+        ):
+            yield pages, None
     else:
         assert rows is not None
         if isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):

@@ -20,6 +20,7 @@ from airflow.sdk import BaseHook, ObjectStoragePath
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_optimizely import __version__
 from airflow_provider_optimizely.core.incremental import close
 from airflow_provider_optimizely.core.report import RunReport
 from airflow_provider_optimizely.core.sync import Writer
@@ -103,7 +104,14 @@ class SyncStateMixin:
         dry_run = as_bool(self.dry_run_only, "dry_run")
         sync_id = self.sync_id or default_sync_id(ti, writer.target, self.partition)
         state = self.state_of(sync_id)
-        signature = {**writer.signature, "conn_id": self.conn_id, "endpoint": hook.base_url}
+        # The provider's version: a row's text is compared, not its payload, so a release that makes
+        # other payloads of the same text sends every row again (core.text_fingerprints).
+        signature = {
+            **writer.signature,
+            "conn_id": self.conn_id,
+            "endpoint": hook.base_url,
+            "provider_version": __version__,
+        }
         run = state.begin_run(
             run_key(ti),
             signature,

@@ -57,6 +57,7 @@ from airflow_provider_optimizely.core.report import (
 )
 from airflow_provider_optimizely.core.sync import Batch, BatchResult, run_sync
 from airflow_provider_optimizely.core.sync_state import ItemClass
+from airflow_provider_optimizely.core.text_fingerprints import Preselection
 from airflow_provider_optimizely.core.writers.dcp import DcpProfileWriter
 
 # The passes below judge no reject limit: the rejects of all of them are judged once, at the end.
@@ -255,6 +256,9 @@ class _Spooling:
         self.spool = spool
         self.changes = changes
 
+    def preselect(self, page: Page, partition: Partition | None) -> Preselection | None:
+        return None if self.changes is None else self.changes.preselect(page, partition)
+
     def select(self, batch: Batch) -> Batch:
         if self.spool.columns is None:
             self.spool.set_columns(self.writer.attributes_written())
@@ -282,6 +286,9 @@ class _Answers:
 
     def __init__(self, changes: ChangeFilter | None) -> None:
         self.changes = changes
+
+    def preselect(self, page: Page, partition: Partition | None) -> None:
+        """Spooled items are prepared already."""
 
     def select(self, batch: Batch) -> Batch:
         return batch

@@ -119,7 +119,7 @@ class HashIndex:
     def __init__(self, hashes: np.ndarray) -> None:
         self.hashes = hashes
         count = len(hashes)
-        self.bits = min(20, max(8, count.bit_length() - 3))
+        self.bits = min(23, max(8, count.bit_length() - 1))
         self.shift = np.uint64(64 - self.bits)
         starts = np.arange(1 << self.bits, dtype=np.uint64) << self.shift
         self.offsets = np.append(np.searchsorted(hashes, starts), count).astype(np.int64)

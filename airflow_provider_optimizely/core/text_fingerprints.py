@@ -1,0 +1,170 @@
+"""Change detection on a CSV page's text, before any of its rows is prepared.
+
+An incremental sync of a text source (CSV, TSV: every value a ``str``) fingerprints each row by the text
+of the columns its writer reads, joined by NUL (no value that reaches a writer holds one: the CSV reader
+refuses it), seeded by those columns' names. What a writer makes of a row depends only on that text and
+on what the sync's signature holds (the mapping, the target and its attributes, the provider's version),
+so a row whose text and signature are unchanged would make the very payload that the API already
+acknowledged: it is classified unchanged and never prepared, validated or encoded. Only the rows to send
+are prepared, a few a page on a change run.
+
+A row this step can't key (a row the source could not read, a blank key) goes to the writer, which
+rejects it, naming it; a row of another text source keeps the same fingerprint whichever way the CSV
+reader read its block (Arrow, or the ``csv`` module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from airflow_provider_optimizely.core.batch import Batch
+from airflow_provider_optimizely.core.page import Page, Unreadable
+from airflow_provider_optimizely.core.partitions import Partition
+from airflow_provider_optimizely.core.report import Rejection
+from airflow_provider_optimizely.core.sync_state.hashing import fingerprints, key_hash, key_hashes
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SEPARATOR = "\x00"
+
+
+def fingerprinted_columns(
+    header: Sequence[str], key_column: str, mapping: Mapping[str, str] | None
+) -> list[str]:
+    """The columns whose text makes a row's fingerprint: those the writer reads, in the header's order."""
+    if mapping is None:
+        return list(header)
+    return [name for name in header if name in mapping or name == key_column]
+
+
+@dataclass
+class TextRows:
+    """A text page's rows as change detection sees them: each row's key (None: the writer must look at
+    it) and fingerprint (valid where the key is not None)."""
+
+    keys: list[str | None]
+    all_keyed: bool
+    prints: np.ndarray
+
+    @classmethod
+    def of(cls, page: Page, columns: Sequence[str], key_column: str) -> TextRows:
+        seed = np.uint64(key_hash(SEPARATOR.join(columns)))
+        keys: _Keys
+        if page.table is not None:
+            keys, prints = _table_rows(page, columns, key_column)
+        elif page.header is not None and page.values is not None:
+            keys, prints = _value_rows(page.header, page.values, columns, key_column)
+        else:
+            keys, prints = _dict_rows(page.rows, columns, key_column)
+        return cls(*keys, prints ^ seed)
+
+
+# A page's keys, and whether every row has one.
+_Keys = tuple[list[str | None], bool]
+
+
+def _usable(keys: list[Any]) -> _Keys:
+    """The keys the writer takes as they are: a blank one (which it rejects) becomes None."""
+    if all(map(str.strip, keys)):
+        return keys, True
+    return [key if key.strip() else None for key in keys], False
+
+
+def _table_rows(page: Page, columns: Sequence[str], key_column: str) -> tuple[_Keys, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table: pa.Table = page.table
+    header = page.header
+    assert header is not None
+    chosen = [table.column(header.index(name)) for name in columns]
+    joined = pc.binary_join_element_wise(*chosen, SEPARATOR, memory_pool=pa.system_memory_pool())
+    return _usable(table.column(header.index(key_column)).to_pylist()), fingerprints(joined)
+
+
+def _value_rows(
+    header: list[str], values: list[tuple[str, ...]], columns: Sequence[str], key_column: str
+) -> tuple[_Keys, np.ndarray]:
+    keys = _usable(list(map(itemgetter(header.index(key_column)), values)))
+    texts: Iterable[str]
+    if list(columns) == header:
+        texts = map(SEPARATOR.join, values)
+    else:
+        pick = itemgetter(*(header.index(name) for name in columns))
+        texts = (SEPARATOR.join(fields) for fields in map(_as_tuple(pick, len(columns)), values))
+    return keys, fingerprints([_utf8(text) for text in texts])
+
+
+def _dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -> tuple[_Keys, np.ndarray]:
+    keys: list[str | None] = []
+    texts: list[bytes] = []
+    for row in rows:
+        if type(row) is Unreadable or key_column not in row or not all(name in row for name in columns):
+            keys.append(None)
+            texts.append(b"")
+            continue
+        key = row[key_column]
+        keys.append(key if key.strip() else None)
+        texts.append(_utf8(SEPARATOR.join(row[name] for name in columns)))
+    return (keys, None not in keys), fingerprints(texts)
+
+
+def _as_tuple(pick: itemgetter[Any], count: int) -> Any:
+    return pick if count > 1 else (lambda fields: (pick(fields),))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+@dataclass
+class Preselection:
+    """The rows of a page that change detection kept for the writer (``page``), where each lies in the
+    source page (``positions``), and their fingerprints; ``rows_read``: the rows of the page this run
+    counts (a partition's own)."""
+
+    page: Page
+    positions: np.ndarray
+    keys: list[str | None]
+    prints: np.ndarray
+    rows_read: int
+
+    def attach(
+        self, first_row: int, ready: Batch, rejected: list[Rejection]
+    ) -> tuple[Batch, list[Rejection]]:
+        """The writer's items for ``page`` (numbered from 0) as the source's rows, each with its key
+        hash and fingerprint; its rejections numbered as the source's rows too."""
+        numbers = (self.positions + first_row).tolist()
+        rejected = [
+            replace(rejection, row=None if rejection.row is None else numbers[rejection.row])
+            for rejection in rejected
+        ]
+        at = np.asarray(ready.rows, dtype=np.intp)
+        if any(self.keys[i] != key for i, key in zip(at.tolist(), ready.keys, strict=True)):
+            raise AssertionError("a writer keyed a row otherwise than its text: change detection can't")
+        rows = [numbers[i] for i in at.tolist()]
+        return Batch(rows, ready.keys, ready.bodies, key_hashes(ready.keys), self.prints[at]), rejected
+
+
+def subpage(page: Page, positions: np.ndarray) -> Page:
+    """The rows of ``page`` at ``positions``, in the same form."""
+    if page.table is not None:
+        return Page(header=page.header, table=page.table.take(positions), text_only=True)
+    if page.header is not None and page.values is not None:
+        values = page.values
+        return Page(header=page.header, values=[values[i] for i in positions.tolist()], text_only=True)
+    rows = page.rows
+    return Page([rows[i] for i in positions.tolist()], text_only=True)
+
+
+def owned_rows(keys: list[str | None], partition: Partition | None) -> np.ndarray | None:
+    """Which rows ``partition`` sends (None: all); a row with no key is the first partition's."""
+    if partition is None:
+        return None
+    return np.fromiter((partition.owns(key) for key in keys), bool, len(keys))
