@@ -22,7 +22,7 @@ from airflow_provider_optimizely.core.csv_blocks import DEFAULT_BLOCK_BYTES, Blo
 from airflow_provider_optimizely.core.csv_records import RecordParser, Records, bad_column, parse_header
 from airflow_provider_optimizely.core.page import Page, Row, SourceError, Unreadable
 
-DEFAULT_PAGE_SIZE = 20000
+DEFAULT_PAGE_SIZE = 5000
 log = logging.getLogger(__name__)
 
 

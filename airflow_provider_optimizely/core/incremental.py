@@ -23,10 +23,9 @@ A dry run classifies without sending or recording anything.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-import numpy as np
 
 from airflow_provider_optimizely.core.json_body import encode_json_each
 from airflow_provider_optimizely.core.json_records import EncodedRecords
@@ -38,8 +37,7 @@ from airflow_provider_optimizely.core.text_fingerprints import (
     Preselection,
     TextRows,
     fingerprinted_columns,
-    owned_rows,
-    subpage,
+    preselect,
 )
 
 
@@ -98,27 +96,7 @@ class ChangeFilter:
         if self._columns is None:
             self._columns = fingerprinted_columns(columns_of(page), self.key_column, self.mapping)
         rows = TextRows.of(page, self._columns, self.key_column)
-        keys = rows.keys
-        keyed = (
-            np.ones(len(keys), bool)
-            if rows.all_keyed
-            else np.fromiter((key is not None for key in keys), bool, len(keys))
-        )
-        owned = owned_rows(keys, partition)
-        counted = len(keys) if owned is None else int(np.count_nonzero(owned))
-        tracked = np.flatnonzero(keyed if owned is None else keyed & owned)
-        known = cast(list[str], [keys[i] for i in tracked.tolist()] if len(tracked) != len(keys) else keys)
-        classes = self.run.classify(key_hashes(known), rows.prints[tracked], keys=known)
-        wanted = tracked[classes.send] if not self.dry_run else tracked[:0]
-        untracked = np.flatnonzero(~keyed if owned is None else ~keyed & owned)
-        positions = np.sort(np.concatenate([wanted, untracked])) if len(untracked) else wanted
-        return Preselection(
-            page=subpage(page, positions),
-            positions=positions,
-            keys=[keys[i] for i in positions.tolist()],
-            prints=rows.prints[positions],
-            rows_read=counted,
-        )
+        return preselect(self.run, rows, page, partition, dry_run=self.dry_run)
 
     def select(self, batch: Batch) -> Batch:
         """The items of ``batch`` to send, each with its key hash and fingerprint (kept as they are for

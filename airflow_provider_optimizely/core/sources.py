@@ -154,6 +154,12 @@ def open_streaming_cursor(connection: Any, *, fetch_size: int = DEFAULT_FETCH_SI
     return connection.cursor()
 
 
+def reads_from_any_thread(cursor: Any) -> bool:
+    """Whether another thread than the one that opened the connection may read ``cursor``: the
+    PostgreSQL drivers allow it (DB-API ``threadsafety`` 2); SQLite, for one, refuses."""
+    return type(cursor).__module__.split(".", 1)[0] in _NAMED_CURSOR_DRIVERS
+
+
 def pages_from_cursor(
     cursor: Any,
     sql: str,

@@ -26,7 +26,13 @@ from airflow_provider_optimizely.core.batch import Batch
 from airflow_provider_optimizely.core.page import Page, Unreadable
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import Rejection
-from airflow_provider_optimizely.core.sync_state.hashing import fingerprints, key_hash, key_hashes
+from airflow_provider_optimizely.core.sync_state import KeyRun
+from airflow_provider_optimizely.core.sync_state.hashing import (
+    fingerprints,
+    key_hash,
+    key_hashes,
+    utf8_key_hashes,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,10 +51,11 @@ def fingerprinted_columns(
 
 @dataclass
 class TextRows:
-    """A text page's rows as change detection sees them: each row's key (None: the writer must look at
-    it) and fingerprint (valid where the key is not None)."""
+    """A text page's rows as change detection sees them: each row's key as the page holds it (the
+    UTF-8 bytes of an Arrow page's, the text of another's; None: the writer must look at the row) and
+    fingerprint (valid where the key is not None)."""
 
-    keys: list[str | None]
+    keys: list[Any]
     all_keyed: bool
     prints: np.ndarray
 
@@ -64,16 +71,48 @@ class TextRows:
             keys, prints = _dict_rows(page.rows, columns, key_column)
         return cls(*keys, prints ^ seed)
 
+    def keyed(self) -> np.ndarray:
+        if self.all_keyed:
+            return np.ones(len(self.keys), bool)
+        return np.fromiter((key is not None for key in self.keys), bool, len(self.keys))
 
-# A page's keys, and whether every row has one.
-_Keys = tuple[list[str | None], bool]
+    def texts(self, indexes: np.ndarray) -> Sequence[str]:
+        """The keys at ``indexes`` as text (None stays None)."""
+        return _Texts([self.keys[i] for i in indexes.tolist()])
+
+    def hashes(self, indexes: np.ndarray) -> np.ndarray:
+        """The key hashes of the rows at ``indexes`` (keyed rows): ``key_hashes`` of their text."""
+        chosen = [self.keys[i] for i in indexes.tolist()]
+        if chosen and type(chosen[0]) is bytes:
+            return utf8_key_hashes(chosen)
+        return key_hashes(chosen)
 
 
-def _usable(keys: list[Any]) -> _Keys:
-    """The keys the writer takes as they are: a blank one (which it rejects) becomes None."""
-    if all(map(str.strip, keys)):
+class _Texts(Sequence[str]):
+    """Keys as text, decoded from UTF-8 bytes only when one is looked at (a dry run's samples)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, index: Any) -> Any:
+        key = self._keys[index]
+        return key.decode() if type(key) is bytes else key
+
+
+# A page's keys (None where the writer must look), and whether every row has one.
+_Keys = tuple[list[Any], bool]
+
+
+def _usable(keys: list[Any], strip: Any = str.strip) -> _Keys:
+    """The keys the writer takes as they are: a blank one (which it rejects) becomes None. Bytes are
+    stripped of ASCII spaces only: a key blank in Unicode's sense only still goes to the writer, which
+    rejects it."""
+    if all(map(strip, keys)):
         return keys, True
-    return [key if key.strip() else None for key in keys], False
+    return [key if strip(key) else None for key in keys], False
 
 
 def _table_rows(page: Page, columns: Sequence[str], key_column: str) -> tuple[_Keys, np.ndarray]:
@@ -85,7 +124,9 @@ def _table_rows(page: Page, columns: Sequence[str], key_column: str) -> tuple[_K
     assert header is not None
     chosen = [table.column(header.index(name)) for name in columns]
     joined = pc.binary_join_element_wise(*chosen, SEPARATOR, memory_pool=pa.system_memory_pool())
-    return _usable(table.column(header.index(key_column)).to_pylist()), fingerprints(joined)
+    # Bytes, not text: no UTF-8 decoding a key, and hashed as they are.
+    keys = table.column(header.index(key_column)).cast(pa.binary()).to_pylist()
+    return _usable(keys, bytes.strip), fingerprints(joined)
 
 
 def _value_rows(
@@ -152,6 +193,32 @@ class Preselection:
         return Batch(rows, ready.keys, ready.bodies, key_hashes(ready.keys), self.prints[at]), rejected
 
 
+def preselect(
+    run: KeyRun, rows: TextRows, page: Page, partition: Partition | None, *, dry_run: bool
+) -> Preselection:
+    """Classify the keyed rows of ``page`` (``partition``'s) by their text; keep for the writer those to
+    send (none in a dry run) and those it must look at."""
+    keyed = rows.keyed()
+    owned = owned_rows(rows, partition)
+    if owned is not None:
+        keyed &= owned
+    tracked = np.flatnonzero(keyed)
+    classes = run.classify(rows.hashes(tracked), rows.prints[tracked], keys=rows.texts(tracked))
+    wanted = tracked[:0] if dry_run else tracked[classes.send]
+    untracked = np.flatnonzero(~keyed if owned is None else ~keyed & owned)
+    positions = np.sort(np.concatenate([wanted, untracked])) if len(untracked) else wanted
+    return Preselection(
+        page=subpage(page, positions),
+        positions=positions,
+        keys=[
+            None if rows.keys[i] is None else text
+            for i, text in zip(positions.tolist(), rows.texts(positions), strict=True)
+        ],
+        prints=rows.prints[positions],
+        rows_read=len(rows.keys) if owned is None else int(np.count_nonzero(owned)),
+    )
+
+
 def subpage(page: Page, positions: np.ndarray) -> Page:
     """The rows of ``page`` at ``positions``, in the same form."""
     if page.table is not None:
@@ -163,8 +230,9 @@ def subpage(page: Page, positions: np.ndarray) -> Page:
     return Page([rows[i] for i in positions.tolist()], text_only=True)
 
 
-def owned_rows(keys: list[str | None], partition: Partition | None) -> np.ndarray | None:
+def owned_rows(rows: TextRows, partition: Partition | None) -> np.ndarray | None:
     """Which rows ``partition`` sends (None: all); a row with no key is the first partition's."""
     if partition is None:
         return None
-    return np.fromiter((partition.owns(key) for key in keys), bool, len(keys))
+    texts = _Texts(rows.keys)
+    return np.fromiter((partition.owns(texts[i]) for i in range(len(texts))), bool, len(texts))

@@ -35,6 +35,7 @@ from airflow_provider_optimizely.core.sources import (
     pages_from_cursor,
     pages_from_file,
     pages_from_records,
+    reads_from_any_thread,
 )
 from airflow_provider_optimizely.core.values import loads_exact
 
@@ -56,13 +57,13 @@ def open_rows(
     fetch_size: int = DEFAULT_FETCH_SIZE,
     single_column: str | None = None,
 ) -> Iterator[tuple[Iterator[Page], int | None]]:
-    """The rows of the one source given, and their count when it is known beforehand (a list). A query
-    or a file is read ahead (``core.read_ahead``)."""
+    """The rows of the one source given, and their count when it is known beforehand (a list). A file,
+    and a query of a driver whose connections any thread may use, are read ahead (``core.read_ahead``)."""
     if count_sources(sql, path, rows) != 1:
         raise SourceError("give exactly one source: sql (with sql_conn_id), path, or rows")
     if sql is not None:
-        with _sql_rows(sql, sql_conn_id, parameters, fetch_size) as sql_rows, read_ahead(sql_rows) as pages:
-            yield pages, None
+        with _sql_rows(sql, sql_conn_id, parameters, fetch_size) as sql_rows:
+            yield sql_rows, None
     elif path is not None:
         fmt = file_format_of(str(path), file_format)
         with (
@@ -103,7 +104,12 @@ def _sql_rows(
     fetch_size: int,
 ) -> Iterator[Iterator[Page]]:
     with streaming_cursor(sql_conn_id, fetch_size) as cursor:
-        yield pages_from_cursor(cursor, sql, parameters, fetch_size=fetch_size)
+        pages = pages_from_cursor(cursor, sql, parameters, fetch_size=fetch_size)
+        if not reads_from_any_thread(cursor):
+            yield pages
+            return
+        with read_ahead(pages) as ahead:
+            yield ahead
 
 
 @contextmanager

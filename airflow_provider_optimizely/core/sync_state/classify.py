@@ -121,8 +121,12 @@ class HashIndex:
         count = len(hashes)
         self.bits = min(23, max(8, count.bit_length() - 1))
         self.shift = np.uint64(64 - self.bits)
-        starts = np.arange(1 << self.bits, dtype=np.uint64) << self.shift
-        self.offsets = np.append(np.searchsorted(hashes, starts), count).astype(np.int64)
+        # Where each bucket starts: the running count of the hashes below it (one pass, no search).
+        self.offsets = np.zeros((1 << self.bits) + 1, np.int64)
+        np.cumsum(
+            np.bincount((hashes >> self.shift).astype(np.intp), minlength=1 << self.bits),
+            out=self.offsets[1:],
+        )
 
     def __len__(self) -> int:
         return len(self.hashes)

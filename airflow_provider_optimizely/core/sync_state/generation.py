@@ -6,12 +6,13 @@ again next run) and ``key`` (text: what a mirror-mode delete needs). The files, 
 hashes in order, so the loaded arrays are sorted without a sort.
 
 A commit merges the previous generation with the acknowledged results a file at a time
-(``write_generation``): memory holds the results, one file of the old state and one of the new.
+(``write_generation``): memory holds the results, a few files of the old state and of the new.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from airflow_provider_optimizely.core.read_ahead import read_ahead
 from airflow_provider_optimizely.core.sync_state.keyrange import HASH_SPACE, KeyRange
 from airflow_provider_optimizely.core.sync_state.manifest import Manifest, PartitionFile
 from airflow_provider_optimizely.core.sync_state.storage import Storage
@@ -173,31 +175,44 @@ def write_generation(
     answers: Answers,
 ) -> tuple[list[PartitionFile], int, int]:
     """Merge ``base`` (the previous generation's files, in order) with ``answers`` into new files under
-    ``folder``. Returns the files, the key count and the failed-key count."""
+    ``folder``. Returns the files, the key count and the failed-key count.
+
+    Three steps overlap, each in a thread (Parquet's decoding and encoding hold no lock the merge
+    needs): the old files are read ahead, merged here, and the new ones encoded by another thread.
+    """
     count = files_for(base_keys + len(answers))
     width = -(-(key_range.high - key_range.low) // count)
-    cursor = _Cursor(base)
     files: list[PartitionFile] = []
     keys = failed = 0
-    pending: dict[str, bytes] = {}
+    encoding: list[tuple[str, int, Future[bytes]]] = []  # name, keys, Parquet bytes
+
+    def write_encoded() -> None:
+        written = {f"{folder}/{name}": data.result() for name, _, data in encoding}
+        storage.write_many(written)
+        for (name, rows, _), data in zip(encoding, written.values(), strict=True):
+            files.append(PartitionFile(name, rows, len(data)))
+        encoding.clear()
+
     start = 0
-    for number in range(count):
-        bound = key_range.low + (number + 1) * width
-        stop = len(answers) if bound >= HASH_SPACE else int(np.searchsorted(answers.hashes, np.uint64(bound)))
-        merged = merge(cursor.take_below(bound), answers.slice(start, stop))
-        start = stop
-        if merged.num_rows == 0:
-            continue
-        name = f"part-{number:05d}.parquet"
-        data = _parquet(merged)
-        pending[f"{folder}/{name}"] = data
-        files.append(PartitionFile(name, merged.num_rows, len(data)))
-        keys += merged.num_rows
-        failed += int(np.count_nonzero(merged.column("outcome").to_numpy() == FAILED))
-        if len(pending) >= 8:
-            storage.write_many(pending)
-            pending = {}
-    storage.write_many(pending)
+    with read_ahead(base) as tables, ThreadPoolExecutor(1, thread_name_prefix="optimizely-state") as encoder:
+        cursor = _Cursor(tables)
+        for number in range(count):
+            bound = key_range.low + (number + 1) * width
+            stop = (
+                len(answers)
+                if bound >= HASH_SPACE
+                else int(np.searchsorted(answers.hashes, np.uint64(bound)))
+            )
+            merged = merge(cursor.take_below(bound), answers.slice(start, stop))
+            start = stop
+            if merged.num_rows == 0:
+                continue
+            encoding.append((f"part-{number:05d}.parquet", merged.num_rows, encoder.submit(_parquet, merged)))
+            keys += merged.num_rows
+            failed += int(np.count_nonzero(merged.column("outcome").to_numpy() == FAILED))
+            if len(encoding) >= 8:
+                write_encoded()
+        write_encoded()
     return files, keys, failed
 
 

@@ -44,6 +44,11 @@ def key_hashes(keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> np.ndarray:
         return np.fromiter(map(_xxh3, map(_encode, keys)), np.uint64, len(keys))
 
 
+def utf8_key_hashes(keys: Sequence[bytes]) -> np.ndarray:
+    """``key_hashes`` of keys given as their UTF-8 bytes (no text to encode first)."""
+    return np.fromiter(map(_xxh3, keys), np.uint64, len(keys))
+
+
 def fingerprint(payload: bytes | bytearray | memoryview | Any) -> int:
     """The 64-bit fingerprint of one payload: any bytes-like object (``msgspec.Raw`` too)."""
     return _xxh3(payload)
