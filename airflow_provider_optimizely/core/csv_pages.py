@@ -23,6 +23,9 @@ from airflow_provider_optimizely.core.csv_records import RecordParser, Records, 
 from airflow_provider_optimizely.core.page import Page, Row, SourceError, Unreadable
 
 DEFAULT_PAGE_SIZE = 5000
+# A CSV page is at most a block's records (about 17,000 rows of a few short columns in a block of 1 MiB):
+# the block is in memory already, and each page costs a few calls whatever its size.
+CSV_PAGE_SIZE = 100_000
 log = logging.getLogger(__name__)
 
 
@@ -30,7 +33,7 @@ def pages_from_csv(
     stream: IO[bytes],
     *,
     delimiter: str = ",",
-    page_size: int = DEFAULT_PAGE_SIZE,
+    page_size: int = CSV_PAGE_SIZE,
     block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> Iterator[Page]:
     """Pages of a CSV/TSV byte stream with a header row (see the module doc)."""

@@ -25,7 +25,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import IO, Any, Literal
 
-from airflow_provider_optimizely.core.csv_pages import DEFAULT_PAGE_SIZE, pages_from_csv
+from airflow_provider_optimizely.core.csv_pages import CSV_PAGE_SIZE, DEFAULT_PAGE_SIZE, pages_from_csv
 from airflow_provider_optimizely.core.page import Page, Row, SourceError, Unreadable
 from airflow_provider_optimizely.core.values import loads_exact, not_finite, refusal_of_number
 
@@ -123,11 +123,13 @@ def _json_row(line: bytes) -> Row | Unreadable:
 
 
 def pages_from_file(
-    stream: IO[bytes], file_format: FileFormat, *, page_size: int = DEFAULT_PAGE_SIZE
+    stream: IO[bytes], file_format: FileFormat, *, page_size: int | None = None
 ) -> Iterator[Page]:
+    """Pages of a file: ``page_size`` rows at most (by default, a CSV's pages follow its blocks)."""
+    delimiter = "\t" if file_format == "tsv" else ","
     if file_format == "jsonl":
-        return pages_from_json_lines(stream, page_size=page_size)
-    return pages_from_csv(stream, delimiter="\t" if file_format == "tsv" else ",", page_size=page_size)
+        return pages_from_json_lines(stream, page_size=page_size or DEFAULT_PAGE_SIZE)
+    return pages_from_csv(stream, delimiter=delimiter, page_size=page_size or CSV_PAGE_SIZE)
 
 
 # -- SQL --------------------------------------------------------------------------------------------------

@@ -77,28 +77,31 @@ class TextRows:
         return np.fromiter((key is not None for key in self.keys), bool, len(self.keys))
 
     def texts(self, indexes: np.ndarray) -> Sequence[str]:
-        """The keys at ``indexes`` as text (None stays None)."""
-        return _Texts([self.keys[i] for i in indexes.tolist()])
+        """The keys at ``indexes`` as text (None stays None), each decoded only when looked at."""
+        return _Texts(self.keys, indexes)
 
     def hashes(self, indexes: np.ndarray) -> np.ndarray:
         """The key hashes of the rows at ``indexes`` (keyed rows): ``key_hashes`` of their text."""
-        chosen = [self.keys[i] for i in indexes.tolist()]
+        keys = self.keys
+        chosen = keys if len(indexes) == len(keys) else [keys[i] for i in indexes.tolist()]
         if chosen and type(chosen[0]) is bytes:
             return utf8_key_hashes(chosen)
         return key_hashes(chosen)
 
 
 class _Texts(Sequence[str]):
-    """Keys as text, decoded from UTF-8 bytes only when one is looked at (a dry run's samples)."""
+    """The keys at some indexes, as text: decoded from UTF-8 bytes only when one is looked at (a dry
+    run's samples)."""
 
-    def __init__(self, keys: list[Any]) -> None:
+    def __init__(self, keys: list[Any], indexes: np.ndarray) -> None:
         self._keys = keys
+        self._indexes = indexes
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._indexes)
 
     def __getitem__(self, index: Any) -> Any:
-        key = self._keys[index]
+        key = self._keys[self._indexes[index]]
         return key.decode() if type(key) is bytes else key
 
 
@@ -234,5 +237,5 @@ def owned_rows(rows: TextRows, partition: Partition | None) -> np.ndarray | None
     """Which rows ``partition`` sends (None: all); a row with no key is the first partition's."""
     if partition is None:
         return None
-    texts = _Texts(rows.keys)
+    texts = rows.texts(np.arange(len(rows.keys)))
     return np.fromiter((partition.owns(texts[i]) for i in range(len(texts))), bool, len(texts))

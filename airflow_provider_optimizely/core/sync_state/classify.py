@@ -123,10 +123,8 @@ class HashIndex:
         self.shift = np.uint64(64 - self.bits)
         # Where each bucket starts: the running count of the hashes below it (one pass, no search).
         self.offsets = np.zeros((1 << self.bits) + 1, np.int64)
-        np.cumsum(
-            np.bincount((hashes >> self.shift).astype(np.intp), minlength=1 << self.bits),
-            out=self.offsets[1:],
-        )
+        buckets = (hashes >> self.shift).view(np.int64)  # under 2**23: the same numbers, not copied
+        np.cumsum(np.bincount(buckets, minlength=1 << self.bits), out=self.offsets[1:])
 
     def __len__(self) -> int:
         return len(self.hashes)
