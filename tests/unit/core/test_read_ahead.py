@@ -57,8 +57,7 @@ def test_leaving_early_stops_the_reader_and_closes_the_source():
 
     def source():
         try:
-            for number in range(1_000_000):
-                yield number
+            yield from range(1_000_000)
         finally:
             closed.set()
 
