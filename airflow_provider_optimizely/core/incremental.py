@@ -31,14 +31,15 @@ from airflow_provider_optimizely.core.json_body import encode_json_each
 from airflow_provider_optimizely.core.json_records import EncodedRecords
 from airflow_provider_optimizely.core.page import Page
 from airflow_provider_optimizely.core.partitions import Partition
-from airflow_provider_optimizely.core.sync import Batch, BatchResult, Writer, columns_of
-from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, fingerprints, key_hashes
-from airflow_provider_optimizely.core.text_fingerprints import (
+from airflow_provider_optimizely.core.source_fingerprints import (
     Preselection,
-    TextRows,
+    SourceRows,
+    fingerprinted,
     fingerprinted_columns,
     preselect,
 )
+from airflow_provider_optimizely.core.sync import Batch, BatchResult, Writer, columns_of
+from airflow_provider_optimizely.core.sync_state import IntervalRun, KeyRun, fingerprints, key_hashes
 
 
 def encoded_bodies(bodies: Sequence[Any]) -> tuple[Sequence[Any], Sequence[Any]]:
@@ -63,10 +64,10 @@ class ChangeFilter:
     requests of many items; at one item a request (DCP, Profile Store) it would cost a write a row, so
     a resumed run there cannot tell resent items from new ones.
 
-    With the writer's ``key_column`` (and its ``mapping``), the rows of a text source are fingerprinted
-    by their text before they are prepared (``preselect``, ``core.text_fingerprints``); other rows by
-    the payload their writer made of them (``select``). One source gives one kind: its pages are all
-    text or none is.
+    With the writer's ``key_column`` (and its ``mapping``), the rows of a CSV or a SQL result are
+    fingerprinted as the source holds them, before they are prepared (``preselect``,
+    ``core.source_fingerprints``); other rows by the payload their writer made of them (``select``).
+    One source gives one kind: its pages are all of one sort.
     """
 
     def __init__(
@@ -88,14 +89,14 @@ class ChangeFilter:
         return self.run.dry_run
 
     def preselect(self, page: Page, partition: Partition | None = None) -> Preselection | None:
-        """For a page of text: its rows to prepare (new, changed, carried over, resent, and any it
-        can't key), classified by their text; None for another page (``select`` then classifies its
+        """For a CSV or SQL page: its rows to prepare (new, changed, carried over, resent, and any it
+        can't key), classified by their values; None for another page (``select`` then classifies its
         items once prepared)."""
-        if not page.text_only or self.key_column is None:
+        if self.key_column is None or not fingerprinted(page):
             return None
         if self._columns is None:
             self._columns = fingerprinted_columns(columns_of(page), self.key_column, self.mapping)
-        rows = TextRows.of(page, self._columns, self.key_column)
+        rows = SourceRows.of(page, self._columns, self.key_column)
         return preselect(self.run, rows, page, partition, dry_run=self.dry_run)
 
     def select(self, batch: Batch) -> Batch:

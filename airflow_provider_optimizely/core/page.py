@@ -2,8 +2,8 @@
 
 A page holds its rows in one of three forms, and builds the others only when a writer asks:
 
-- ``rows``: dicts of column -> value (SQL, JSON Lines, lists);
-- ``values``: a CSV page's rows as read, a tuple of fields a row under one ``header``;
+- ``rows``: dicts of column -> value (JSON Lines, lists, a SQL page with a row to refuse);
+- ``values``: a CSV or SQL page's rows as read, a tuple of fields a row under one ``header``;
 - ``table``: a CSV page parsed by Arrow (a ``pyarrow.Table`` of text columns named by ``header``), every
   row as wide as the header, so that a writer can write its JSON a column at a time
   (``core.json_records``), with no Python object per row.
@@ -40,9 +40,10 @@ class SourceError(TerminalError, ValueError):
 
 class Page:
     """Consecutive rows of a source. ``text_only``: every value is a ``str`` (a CSV page), which lets a
-    writer skip converting values for JSON."""
+    writer skip converting values for JSON. ``types``: what the source says each column holds (a SQL
+    result's type codes), which a column's values keep from page to page."""
 
-    __slots__ = ("_rows", "_values", "header", "table", "text_only")
+    __slots__ = ("_rows", "_values", "header", "table", "text_only", "types")
 
     def __init__(
         self,
@@ -50,8 +51,9 @@ class Page:
         text_only: bool = False,
         *,
         header: list[str] | None = None,
-        values: list[tuple[str, ...]] | None = None,
+        values: list[tuple[Any, ...]] | None = None,
         table: pa.Table | None = None,
+        types: tuple[Any, ...] | None = None,
     ) -> None:
         if sum(form is not None for form in (rows, values, table)) != 1:
             raise ValueError("a page holds either rows, or a header and values, or a header and a table")
@@ -62,10 +64,11 @@ class Page:
         self.table = table
         self.text_only = text_only
         self.header = header
+        self.types = types
 
     @property
-    def values(self) -> list[tuple[str, ...]] | None:
-        """The rows as tuples of fields (a CSV page), or None for a page of dicts."""
+    def values(self) -> list[tuple[Any, ...]] | None:
+        """The rows as tuples of fields (a CSV page, a SQL one), or None for a page of dicts."""
         if self._values is None and self.table is not None:
             columns = [column.to_pylist() for column in self.table.columns]
             self._values = list(zip(*columns, strict=True))
@@ -96,8 +99,8 @@ class Page:
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
 
 
-def _rows_of(header: list[str], values: list[tuple[str, ...]]) -> list[Row | Unreadable]:
-    """Dicts of CSV rows; a row of another width than the header is ``Unreadable``."""
+def _rows_of(header: list[str], values: list[tuple[Any, ...]]) -> list[Row | Unreadable]:
+    """Dicts of the rows; a row of another width than the header is ``Unreadable``."""
     width = len(header)
 
     def misfit(fields: tuple[str, ...]) -> Unreadable:

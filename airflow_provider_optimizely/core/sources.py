@@ -181,11 +181,16 @@ def pages_from_cursor(
     columns = [column[0] for column in cursor.description]
     if len(set(columns)) != len(columns):
         raise SourceError(f"the query's columns must have distinct names (alias them): {columns}")
+    # Type codes tell a text column from a number one whose values read alike (core.source_fingerprints).
+    types = tuple(column[1] for column in cursor.description)
     while page:
-        # Every row of a result has every column: zip needs no strict= check (a keyword a row costs).
-        rows: list[Row | Unreadable] = [dict(zip(columns, values)) for values in page]  # noqa: B905
-        _refuse_non_finite(page, columns, rows)
-        yield Page(rows)
+        refused = _non_finite(page, columns)
+        if not refused:
+            yield Page(header=columns, values=page, types=types)
+        else:
+            # Every row of a result has every column: zip needs no strict= check (a keyword a row costs).
+            rows = [refused.get(at) or dict(zip(columns, values)) for at, values in enumerate(page)]  # noqa: B905
+            yield Page(rows, types=types)
         page = cursor.fetchmany(fetch_size)
 
 
@@ -193,11 +198,11 @@ def _is_named(cursor: Any) -> bool:
     return bool(getattr(cursor, "name", None))
 
 
-def _refuse_non_finite(
-    page: Sequence[Sequence[Any]], columns: list[str], rows: list[Row | Unreadable]
-) -> None:
-    """Make ``Unreadable`` each row holding a NaN or infinite number. A column at a time: its types are
-    looked at in C, and only a column of floats whose sum is not finite, or of decimals, cell by cell."""
+def _non_finite(page: Sequence[Sequence[Any]], columns: list[str]) -> dict[int, Unreadable]:
+    """The rows holding a NaN or infinite number, each as ``Unreadable``. A column at a time: its types
+    are looked at in C, and only a column of floats whose sum is not finite, or of decimals, cell by
+    cell."""
+    refused: dict[int, Unreadable] = {}
     for index, column in enumerate(columns):
         cells = list(map(itemgetter(index), page))
         kinds = set(map(type, cells))
@@ -205,8 +210,9 @@ def _refuse_non_finite(
         if not suspect and not any(issubclass(kind, Decimal) for kind in kinds):
             continue
         for position, cell in enumerate(cells):
-            if not_finite(cell) and type(rows[position]) is dict:
-                rows[position] = Unreadable(f"column {column!r}: {refusal_of_number(cell)}")
+            if not_finite(cell) and position not in refused:
+                refused[position] = Unreadable(f"column {column!r}: {refusal_of_number(cell)}")
+    return refused
 
 
 def _finite_row(row: Row) -> Row | Unreadable:

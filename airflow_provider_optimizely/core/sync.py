@@ -46,7 +46,7 @@ from airflow_provider_optimizely.core.report import (
 from airflow_provider_optimizely.core.sources import Page, Row, Unreadable
 
 if TYPE_CHECKING:
-    from airflow_provider_optimizely.core.text_fingerprints import Preselection
+    from airflow_provider_optimizely.core.source_fingerprints import Preselection
 
 DEFAULT_MAX_CONCURRENCY = 4
 log = logging.getLogger(__name__)

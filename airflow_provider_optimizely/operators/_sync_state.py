@@ -105,7 +105,7 @@ class SyncStateMixin:
         sync_id = self.sync_id or default_sync_id(ti, writer.target, self.partition)
         state = self.state_of(sync_id)
         # The provider's version: a row's text is compared, not its payload, so a release that makes
-        # other payloads of the same text sends every row again (core.text_fingerprints).
+        # other payloads of the same text sends every row again (core.source_fingerprints).
         signature = {
             **writer.signature,
             "conn_id": self.conn_id,

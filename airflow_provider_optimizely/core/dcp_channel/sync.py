@@ -55,9 +55,9 @@ from airflow_provider_optimizely.core.report import (
     RunReport,
     TooManyRejectedRows,
 )
+from airflow_provider_optimizely.core.source_fingerprints import Preselection
 from airflow_provider_optimizely.core.sync import Batch, BatchResult, run_sync
 from airflow_provider_optimizely.core.sync_state import ItemClass
-from airflow_provider_optimizely.core.text_fingerprints import Preselection
 from airflow_provider_optimizely.core.writers.dcp import DcpProfileWriter
 
 # The passes below judge no reject limit: the rejects of all of them are judged once, at the end.

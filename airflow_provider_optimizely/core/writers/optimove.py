@@ -142,7 +142,7 @@ class OptimoveWriter(RowWriter):
     def whole_page(self, first_row: int, page: Page) -> Batch | None:
         ready = self._table_page(first_row, page) if page.table is not None else None
         if ready is None and self.mapping is None:
-            ready = self._text_page(first_row, page) if page.values is not None else None
+            ready = self._text_page(first_row, page) if page.text_only and page.values is not None else None
             if ready is None:
                 ready = self._dict_page(first_row, page)
         return ready

@@ -1,16 +1,19 @@
-"""Change detection on a CSV page's text, before any of its rows is prepared.
+"""Change detection on a page's rows as the source holds them, before any of them is prepared.
 
-An incremental sync of a text source (CSV, TSV: every value a ``str``) fingerprints each row by the text
-of the columns its writer reads, joined by NUL (no value that reaches a writer holds one: the CSV reader
-refuses it), seeded by those columns' names. What a writer makes of a row depends only on that text and
-on what the sync's signature holds (the mapping, the target and its attributes, the provider's version),
-so a row whose text and signature are unchanged would make the very payload that the API already
-acknowledged: it is classified unchanged and never prepared, validated or encoded. Only the rows to send
-are prepared, a few a page on a change run.
+An incremental sync fingerprints each row of a CSV (every value a ``str``) or of a SQL result (values
+typed by the database) by the values of the columns its writer reads: a CSV row's text joined by NUL (no
+value that reaches a writer holds one: the CSV reader refuses it), a SQL row's values as MessagePack
+(which tells ``1`` from ``"1"`` and ``None``), seeded by those columns' names and, for SQL, their types
+(a ``numeric`` and a ``text`` column can hold values that encode alike). What a writer makes of a row
+depends only on those values and on what the sync's signature holds (the mapping, the target and its
+attributes, the provider's version), so a row whose values and signature are unchanged would make the
+very payload that the API already acknowledged: it is classified unchanged and never prepared,
+validated or encoded. Only the rows to send are prepared, a few a page on a change run.
 
-A row this step can't key (a row the source could not read, a blank key) goes to the writer, which
-rejects it, naming it; a row of another text source keeps the same fingerprint whichever way the CSV
-reader read its block (Arrow, or the ``csv`` module).
+A row this step can't key (a row the source could not read, an empty or odd key) goes to the writer,
+which rejects it, naming it. A CSV row keeps its fingerprint whichever way the reader read its block
+(Arrow, or the ``csv`` module), a SQL row whether or not its page held a row to refuse. A source of
+other rows (JSON Lines, a list) is fingerprinted by the payload its writer makes (``core.incremental``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
 from airflow_provider_optimizely.core.batch import Batch
+from airflow_provider_optimizely.core.mapping import key_of, keys_of_column
 from airflow_provider_optimizely.core.page import Page, Unreadable
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import Rejection
+from airflow_provider_optimizely.core.sync import RowRejected, columns_of
 from airflow_provider_optimizely.core.sync_state import KeyRun
 from airflow_provider_optimizely.core.sync_state.hashing import (
     fingerprints,
@@ -43,16 +49,21 @@ SEPARATOR = "\x00"
 def fingerprinted_columns(
     header: Sequence[str], key_column: str, mapping: Mapping[str, str] | None
 ) -> list[str]:
-    """The columns whose text makes a row's fingerprint: those the writer reads, in the header's order."""
+    """The columns whose values make a row's fingerprint: those the writer reads, in the header's order."""
     if mapping is None:
         return list(header)
     return [name for name in header if name in mapping or name == key_column]
 
 
+def fingerprinted(page: Page) -> bool:
+    """Whether ``page``'s rows are fingerprinted as the source holds them (a CSV's, a SQL result's)."""
+    return page.text_only or page.types is not None
+
+
 @dataclass
-class TextRows:
-    """A text page's rows as change detection sees them: each row's key as the page holds it (the
-    UTF-8 bytes of an Arrow page's, the text of another's; None: the writer must look at the row) and
+class SourceRows:
+    """A page's rows as change detection sees them: each row's key as the page holds it (the UTF-8
+    bytes of an Arrow page's, the text of another's; None: the writer must look at the row) and
     fingerprint (valid where the key is not None)."""
 
     keys: list[Any]
@@ -60,16 +71,27 @@ class TextRows:
     prints: np.ndarray
 
     @classmethod
-    def of(cls, page: Page, columns: Sequence[str], key_column: str) -> TextRows:
-        seed = np.uint64(key_hash(SEPARATOR.join(columns)))
+    def of(cls, page: Page, columns: Sequence[str], key_column: str) -> SourceRows:
+        names = SEPARATOR.join(columns)
         keys: _Keys
-        if page.table is not None:
-            keys, prints = _table_rows(page, columns, key_column)
-        elif page.header is not None and page.values is not None:
-            keys, prints = _value_rows(page.header, page.values, columns, key_column)
+        if page.text_only:
+            seed = key_hash(names)
+            if page.table is not None:
+                keys, prints = _table_rows(page, columns, key_column)
+            elif page.header is not None and page.values is not None:
+                keys, prints = _text_value_rows(page.header, page.values, columns, key_column)
+            else:
+                keys, prints = _text_dict_rows(page.rows, columns, key_column)
         else:
-            keys, prints = _dict_rows(page.rows, columns, key_column)
-        return cls(*keys, prints ^ seed)
+            assert page.types is not None, "a page of typed values says its columns' types"
+            header = columns_of(page)
+            types = [repr(page.types[header.index(name)]) for name in columns]
+            seed = key_hash(f"{names}{SEPARATOR}{SEPARATOR.join(types)}")
+            if page.values is not None:
+                keys, prints = _typed_value_rows(header, page.values, columns, key_column)
+            else:
+                keys, prints = _typed_dict_rows(page.rows, columns, key_column)
+        return cls(*keys, prints ^ np.uint64(seed))
 
     def keyed(self) -> np.ndarray:
         if self.all_keyed:
@@ -132,20 +154,15 @@ def _table_rows(page: Page, columns: Sequence[str], key_column: str) -> tuple[_K
     return _usable(keys, bytes.strip), fingerprints(joined)
 
 
-def _value_rows(
+def _text_value_rows(
     header: list[str], values: list[tuple[str, ...]], columns: Sequence[str], key_column: str
 ) -> tuple[_Keys, np.ndarray]:
     keys = _usable(list(map(itemgetter(header.index(key_column)), values)))
-    texts: Iterable[str]
-    if list(columns) == header:
-        texts = map(SEPARATOR.join, values)
-    else:
-        pick = itemgetter(*(header.index(name) for name in columns))
-        texts = (SEPARATOR.join(fields) for fields in map(_as_tuple(pick, len(columns)), values))
+    texts: Iterable[str] = map(SEPARATOR.join, _picked(header, values, columns))
     return keys, fingerprints([_utf8(text) for text in texts])
 
 
-def _dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -> tuple[_Keys, np.ndarray]:
+def _text_dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -> tuple[_Keys, np.ndarray]:
     keys: list[str | None] = []
     texts: list[bytes] = []
     for row in rows:
@@ -159,8 +176,57 @@ def _dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -> tupl
     return (keys, None not in keys), fingerprints(texts)
 
 
-def _as_tuple(pick: itemgetter[Any], count: int) -> Any:
-    return pick if count > 1 else (lambda fields: (pick(fields),))
+def _encode_other(value: Any) -> str:
+    """A value MessagePack has no form for (a driver's own type), by its type and text: the writer
+    rejects or converts it, and the same value gives the same text."""
+    return f"{type(value).__qualname__}:{value!r}"
+
+
+_ENCODE = msgspec.msgpack.Encoder(enc_hook=_encode_other).encode
+
+
+def _typed_keys(values: list[Any]) -> _Keys:
+    """``key_of`` of each value, at once when all are plain (``keys_of_column``); None where it refuses."""
+    plain = keys_of_column(values)
+    if plain is not None:
+        return plain, True
+    keys = [_key_or_none(value) for value in values]
+    return keys, None not in keys
+
+
+def _key_or_none(value: Any) -> str | None:
+    try:
+        return key_of({"key": value}, "key")
+    except RowRejected:
+        return None
+
+
+def _typed_value_rows(
+    header: list[str], values: list[tuple[Any, ...]], columns: Sequence[str], key_column: str
+) -> tuple[_Keys, np.ndarray]:
+    keys = _typed_keys(list(map(itemgetter(header.index(key_column)), values)))
+    return keys, fingerprints(list(map(_ENCODE, _picked(header, values, columns))))
+
+
+def _typed_dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -> tuple[_Keys, np.ndarray]:
+    keys: list[str | None] = []
+    encoded: list[bytes] = []
+    for row in rows:
+        if type(row) is Unreadable:
+            keys.append(None)
+            encoded.append(b"")
+            continue
+        keys.append(_key_or_none(row.get(key_column)))
+        encoded.append(_ENCODE(tuple(row[name] for name in columns)))
+    return (keys, None not in keys), fingerprints(encoded)
+
+
+def _picked(header: list[str], values: list[tuple[Any, ...]], columns: Sequence[str]) -> Iterable[Any]:
+    """Each row's values of ``columns``, as a tuple."""
+    if list(columns) == header:
+        return values
+    pick = itemgetter(*(header.index(name) for name in columns))
+    return map(pick, values) if len(columns) > 1 else ((pick(fields),) for fields in values)
 
 
 def _utf8(text: str) -> bytes:
@@ -191,16 +257,16 @@ class Preselection:
         ]
         at = np.asarray(ready.rows, dtype=np.intp)
         if any(self.keys[i] != key for i, key in zip(at.tolist(), ready.keys, strict=True)):
-            raise AssertionError("a writer keyed a row otherwise than its text: change detection can't")
+            raise AssertionError("a writer keyed a row otherwise than the source: change detection can't")
         rows = [numbers[i] for i in at.tolist()]
         return Batch(rows, ready.keys, ready.bodies, key_hashes(ready.keys), self.prints[at]), rejected
 
 
 def preselect(
-    run: KeyRun, rows: TextRows, page: Page, partition: Partition | None, *, dry_run: bool
+    run: KeyRun, rows: SourceRows, page: Page, partition: Partition | None, *, dry_run: bool
 ) -> Preselection:
-    """Classify the keyed rows of ``page`` (``partition``'s) by their text; keep for the writer those to
-    send (none in a dry run) and those it must look at."""
+    """Classify the keyed rows of ``page`` (``partition``'s) by their fingerprints; keep for the writer
+    those to send (none in a dry run) and those it must look at."""
     keyed = rows.keyed()
     owned = owned_rows(rows, partition)
     if owned is not None:
@@ -213,10 +279,7 @@ def preselect(
     return Preselection(
         page=subpage(page, positions),
         positions=positions,
-        keys=[
-            None if rows.keys[i] is None else text
-            for i, text in zip(positions.tolist(), rows.texts(positions), strict=True)
-        ],
+        keys=list(rows.texts(positions)),
         prints=rows.prints[positions],
         rows_read=len(rows.keys) if owned is None else int(np.count_nonzero(owned)),
     )
@@ -224,16 +287,17 @@ def preselect(
 
 def subpage(page: Page, positions: np.ndarray) -> Page:
     """The rows of ``page`` at ``positions``, in the same form."""
+    text_only, types = page.text_only, page.types
     if page.table is not None:
-        return Page(header=page.header, table=page.table.take(positions), text_only=True)
+        return Page(header=page.header, table=page.table.take(positions), text_only=text_only, types=types)
     if page.header is not None and page.values is not None:
-        values = page.values
-        return Page(header=page.header, values=[values[i] for i in positions.tolist()], text_only=True)
+        values = [page.values[i] for i in positions.tolist()]
+        return Page(header=page.header, values=values, text_only=text_only, types=types)
     rows = page.rows
-    return Page([rows[i] for i in positions.tolist()], text_only=True)
+    return Page([rows[i] for i in positions.tolist()], text_only=text_only, types=types)
 
 
-def owned_rows(rows: TextRows, partition: Partition | None) -> np.ndarray | None:
+def owned_rows(rows: SourceRows, partition: Partition | None) -> np.ndarray | None:
     """Which rows ``partition`` sends (None: all); a row with no key is the first partition's."""
     if partition is None:
         return None

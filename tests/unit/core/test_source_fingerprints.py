@@ -1,9 +1,11 @@
-"""Change detection on a CSV's text: a row is fingerprinted by the text its writer reads, whichever way
-the CSV reader read its block, and only the rows to send are prepared."""
+"""Change detection on the source's rows: a CSV row is fingerprinted by the text its writer reads, whichever
+way the CSV reader read its block, a SQL row by its typed values, and only the rows to send are prepared."""
 
 from __future__ import annotations
 
 import io
+from datetime import date
+from decimal import Decimal
 
 import msgspec
 import numpy as np
@@ -14,9 +16,9 @@ from airflow_provider_optimizely.core.incremental import ChangeFilter, change_tr
 from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.page import Page, Unreadable
 from airflow_provider_optimizely.core.partitions import Partition
+from airflow_provider_optimizely.core.source_fingerprints import SourceRows, fingerprinted_columns
 from airflow_provider_optimizely.core.sync import run_sync
 from airflow_provider_optimizely.core.sync_state import StateStore, key_hashes
-from airflow_provider_optimizely.core.text_fingerprints import TextRows, fingerprinted_columns
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
 
 
@@ -52,7 +54,7 @@ def test_a_row_has_one_fingerprint_whichever_form_its_page_takes():
     assert arrow_page.table is not None  # Arrow read the block
     values_page = Page(header=HEADER, values=ROWS, text_only=True)
     dict_page = Page([dict(zip(HEADER, row, strict=True)) for row in ROWS], text_only=True)
-    found = [TextRows.of(page, HEADER, "id") for page in (arrow_page, values_page, dict_page)]
+    found = [SourceRows.of(page, HEADER, "id") for page in (arrow_page, values_page, dict_page)]
     for rows in found:
         assert list(rows.texts(np.arange(3))) == ["1", "2", "3"] and rows.all_keyed
         assert rows.hashes(np.arange(3)).tolist() == key_hashes(["1", "2", "3"]).tolist()
@@ -61,17 +63,17 @@ def test_a_row_has_one_fingerprint_whichever_form_its_page_takes():
 
 
 def test_the_fingerprint_follows_the_text_the_columns_and_nothing_else():
-    base = TextRows.of(Page(header=HEADER, values=ROWS, text_only=True), HEADER, "id").prints
+    base = SourceRows.of(Page(header=HEADER, values=ROWS, text_only=True), HEADER, "id").prints
     edited = [ROWS[0], ("2", "Bo", "Roma"), ROWS[2]]
-    again = TextRows.of(Page(header=HEADER, values=edited, text_only=True), HEADER, "id").prints
+    again = SourceRows.of(Page(header=HEADER, values=edited, text_only=True), HEADER, "id").prints
     assert (base == again).tolist() == [True, False, True]
     # A value moved across the separator is another row: "a" + "bc" is not "ab" + "c".
-    moved = TextRows.of(
+    moved = SourceRows.of(
         Page(header=HEADER, values=[("1", "Ann", "Oslo"), ("1", "An", "nOslo")], text_only=True), HEADER, "id"
     )
     assert moved.prints[0] != moved.prints[1]
     # The same text under other column names is another row too.
-    renamed = TextRows.of(
+    renamed = SourceRows.of(
         Page(header=["id", "nom", "city"], values=ROWS, text_only=True), ["id", "nom", "city"], "id"
     )
     assert not np.intersect1d(renamed.prints, base).size
@@ -86,7 +88,7 @@ def test_a_row_without_a_key_or_unreadable_is_left_to_the_writer():
         ],
         text_only=True,
     )
-    rows = TextRows.of(page, HEADER, "id")
+    rows = SourceRows.of(page, HEADER, "id")
     assert rows.keys == ["1", None, None] and not rows.all_keyed
 
 
@@ -169,3 +171,45 @@ def test_a_dry_run_classifies_text_rows_and_sends_nothing(tmp_path, dry_run):
     assert api.calls == []
     assert run.counts["changed"] == 1 and run.counts["unchanged"] == 2
     assert run.samples["changed"] == ["2"]
+
+
+TYPED_HEADER = ["id", "score", "joined"]
+TYPED = [(1, Decimal("1.50"), date(2024, 1, 2)), (2, None, date(2024, 1, 3)), (3, Decimal("7"), None)]
+TYPES = (23, 1700, 1082)  # PostgreSQL's int4, numeric, date
+
+
+def test_a_sql_row_has_one_fingerprint_with_or_without_a_row_to_refuse_beside_it():
+    values_page = Page(header=TYPED_HEADER, values=TYPED, types=TYPES)
+    dict_page = Page(
+        [*(dict(zip(TYPED_HEADER, row, strict=True)) for row in TYPED), Unreadable("column 'score': NaN")],
+        types=TYPES,
+    )
+    on_values = SourceRows.of(values_page, TYPED_HEADER, "id")
+    on_dicts = SourceRows.of(dict_page, TYPED_HEADER, "id")
+    assert on_values.keys == ["1", "2", "3"] and on_values.all_keyed
+    assert on_dicts.keys == ["1", "2", "3", None]
+    assert on_dicts.prints[:3].tolist() == on_values.prints.tolist()
+
+
+def test_a_sql_value_s_type_is_part_of_its_row_s_fingerprint():
+    def prints(rows, types=TYPES):
+        return SourceRows.of(Page(header=TYPED_HEADER, values=rows, types=types), TYPED_HEADER, "id").prints
+
+    base = prints(TYPED)
+    assert prints([(1, Decimal("1.5"), date(2024, 1, 2))])[0] != base[0]  # another scale, another value
+    assert prints([(1, 0, date(2024, 1, 2))])[0] != prints([(1, None, date(2024, 1, 2))])[0]
+    # Text that reads as a number ("1.50") encodes as the number's text: what tells them apart is the
+    # column's type, so a column whose type changed (text, where it was numeric) makes every row another.
+    assert not np.intersect1d(prints(TYPED, (23, 25, 1082)), base).size
+
+
+def test_an_odd_sql_key_is_left_to_the_writer():
+    rows = [
+        (1.0, None, None),
+        (True, None, None),
+        (None, None, None),
+        (" ", None, None),
+        (Decimal("4"), None, None),
+    ]
+    found = SourceRows.of(Page(header=TYPED_HEADER, values=rows, types=TYPES), TYPED_HEADER, "id")
+    assert found.keys == ["1", None, None, None, "4"] and not found.all_keyed
