@@ -41,9 +41,10 @@ class SourceError(TerminalError, ValueError):
 class Page:
     """Consecutive rows of a source. ``text_only``: every value is a ``str`` (a CSV page), which lets a
     writer skip converting values for JSON. ``types``: what the source says each column holds (a SQL
-    result's type codes), which a column's values keep from page to page."""
+    result's type codes), which a column's values keep from page to page. ``lines``: each row's line as
+    the file holds it (JSON Lines)."""
 
-    __slots__ = ("_rows", "_values", "header", "table", "text_only", "types")
+    __slots__ = ("_rows", "_values", "header", "lines", "table", "text_only", "types")
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class Page:
         values: list[tuple[Any, ...]] | None = None,
         table: pa.Table | None = None,
         types: tuple[Any, ...] | None = None,
+        lines: list[bytes] | None = None,
     ) -> None:
         if sum(form is not None for form in (rows, values, table)) != 1:
             raise ValueError("a page holds either rows, or a header and values, or a header and a table")
@@ -65,6 +67,7 @@ class Page:
         self.text_only = text_only
         self.header = header
         self.types = types
+        self.lines = lines
 
     @property
     def values(self) -> list[tuple[Any, ...]] | None:

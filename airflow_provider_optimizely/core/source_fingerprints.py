@@ -4,16 +4,17 @@ An incremental sync fingerprints each row of a CSV (every value a ``str``) or of
 typed by the database) by the values of the columns its writer reads: a CSV row's text joined by NUL (no
 value that reaches a writer holds one: the CSV reader refuses it), a SQL row's values as MessagePack
 (which tells ``1`` from ``"1"`` and ``None``), seeded by those columns' names and, for SQL, their types
-(a ``numeric`` and a ``text`` column can hold values that encode alike). What a writer makes of a row
-depends only on those values and on what the sync's signature holds (the mapping, the target and its
-attributes, the provider's version), so a row whose values and signature are unchanged would make the
-very payload that the API already acknowledged: it is classified unchanged and never prepared,
-validated or encoded. Only the rows to send are prepared, a few a page on a change run.
+(a ``numeric`` and a ``text`` column can hold values that encode alike). A JSON Lines row is
+fingerprinted by its line: all of it, so a change to a field the writer leaves out sends the row too.
+What a writer makes of a row depends only on those values and on what the sync's signature holds (the
+mapping, the target and its attributes, the provider's version), so a row whose values and signature are
+unchanged would make the very payload that the API already acknowledged: it is classified unchanged and
+never prepared, validated or encoded. Only the rows to send are prepared, a few a page on a change run.
 
 A row this step can't key (a row the source could not read, an empty or odd key) goes to the writer,
 which rejects it, naming it. A CSV row keeps its fingerprint whichever way the reader read its block
-(Arrow, or the ``csv`` module), a SQL row whether or not its page held a row to refuse. A source of
-other rows (JSON Lines, a list) is fingerprinted by the payload its writer makes (``core.incremental``).
+(Arrow, or the ``csv`` module), a SQL row whether or not its page held a row to refuse. Rows given as a
+list are fingerprinted by the payload their writer makes (``core.incremental``).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def fingerprinted_columns(
 
 
 def fingerprinted(page: Page) -> bool:
-    """Whether ``page``'s rows are fingerprinted as the source holds them (a CSV's, a SQL result's)."""
-    return page.text_only or page.types is not None
+    """Whether ``page``'s rows are fingerprinted as the source holds them (a CSV's, a SQL result's, a
+    JSON Lines file's)."""
+    return page.text_only or page.types is not None or page.lines is not None
 
 
 @dataclass
@@ -74,7 +76,10 @@ class SourceRows:
     def of(cls, page: Page, columns: Sequence[str], key_column: str) -> SourceRows:
         names = SEPARATOR.join(columns)
         keys: _Keys
-        if page.text_only:
+        if page.lines is not None:
+            seed = key_hash("json lines")
+            keys, prints = _line_rows(page.rows, page.lines, key_column)
+        elif page.text_only:
             seed = key_hash(names)
             if page.table is not None:
                 keys, prints = _table_rows(page, columns, key_column)
@@ -221,6 +226,13 @@ def _typed_dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -
     return (keys, None not in keys), fingerprints(encoded)
 
 
+def _line_rows(rows: list[Any], lines: list[bytes], key_column: str) -> tuple[_Keys, np.ndarray]:
+    """JSON Lines: each row's key, and the fingerprint of its line as the file holds it (whatever the
+    line ends with): every field of it, the writer's or not, and each value's JSON type."""
+    keys = _typed_keys([row.get(key_column) if type(row) is dict else None for row in rows])
+    return keys, fingerprints([line.rstrip(b"\r\n") for line in lines])
+
+
 def _picked(header: list[str], values: list[tuple[Any, ...]], columns: Sequence[str]) -> Iterable[Any]:
     """Each row's values of ``columns``, as a tuple."""
     if list(columns) == header:
@@ -287,14 +299,15 @@ def preselect(
 
 def subpage(page: Page, positions: np.ndarray) -> Page:
     """The rows of ``page`` at ``positions``, in the same form."""
-    text_only, types = page.text_only, page.types
+    text_only, types, at = page.text_only, page.types, positions.tolist()
     if page.table is not None:
         return Page(header=page.header, table=page.table.take(positions), text_only=text_only, types=types)
     if page.header is not None and page.values is not None:
-        values = [page.values[i] for i in positions.tolist()]
+        values = [page.values[i] for i in at]
         return Page(header=page.header, values=values, text_only=text_only, types=types)
-    rows = page.rows
-    return Page([rows[i] for i in positions.tolist()], text_only=text_only, types=types)
+    rows, lines = page.rows, page.lines
+    chosen = None if lines is None else [lines[i] for i in at]
+    return Page([rows[i] for i in at], text_only=text_only, types=types, lines=chosen)
 
 
 def owned_rows(rows: SourceRows, partition: Partition | None) -> np.ndarray | None:

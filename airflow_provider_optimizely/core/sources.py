@@ -95,7 +95,7 @@ def pages_from_json_lines(stream: IO[bytes], *, page_size: int = DEFAULT_PAGE_SI
     """Pages of a JSON Lines byte stream: one JSON object a line; blank lines are skipped."""
     lines = (line for line in _without_bom(stream) if line.strip())
     while chunk := list(islice(lines, page_size)):
-        yield Page([_json_row(line) for line in chunk])
+        yield Page([_json_row(line) for line in chunk], lines=chunk)
 
 
 def _without_bom(stream: IO[bytes]) -> Iterator[bytes]:

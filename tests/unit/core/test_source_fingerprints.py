@@ -17,6 +17,7 @@ from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.page import Page, Unreadable
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.source_fingerprints import SourceRows, fingerprinted_columns
+from airflow_provider_optimizely.core.sources import pages_from_file
 from airflow_provider_optimizely.core.sync import run_sync
 from airflow_provider_optimizely.core.sync_state import StateStore, key_hashes
 from airflow_provider_optimizely.core.writers.optimove import OptimoveWriter
@@ -213,3 +214,16 @@ def test_an_odd_sql_key_is_left_to_the_writer():
     ]
     found = SourceRows.of(Page(header=TYPED_HEADER, values=rows, types=TYPES), TYPED_HEADER, "id")
     assert found.keys == ["1", None, None, None, "4"] and not found.all_keyed
+
+
+def test_a_json_lines_row_is_fingerprinted_by_its_line():
+    text = b'{"id": 1, "name": "Ann"}\n{"id": "2", "name": "Bo"}\r\nnot json\n{"name": "no id"}\n'
+    [page] = pages_from_file(io.BytesIO(text), "jsonl")
+    rows = SourceRows.of(page, [], "id")
+    assert rows.keys == ["1", "2", None, None] and not rows.all_keyed
+    [again] = pages_from_file(
+        io.BytesIO(b'{"id": 1, "name": "Ann"}\r\n{"id": "2", "name": "Bob"}\n'), "jsonl"
+    )
+    prints = SourceRows.of(again, [], "id").prints
+    assert prints[0] == rows.prints[0]  # the same line, whatever it ends with
+    assert prints[1] != rows.prints[1]
