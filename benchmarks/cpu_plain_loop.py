@@ -1,5 +1,5 @@
 """The data of ``bench_cpu_per_record.py`` and its baseline: a plain streaming loop doing the provider's
-requests, with the plainest good change detection (a dict of key -> XXH3 fingerprint of the body sent).
+requests, with the plainest good change detection (a dict of key -> XXH3 fingerprint of the row read).
 
 The three sources hold the same profiles (``user_id``, ``email``, ``first_name``, ``city``, ``score``,
 ``signed_up``), at version 0 (the first run) and version 1 (1% of the rows have another ``score``):
@@ -11,9 +11,10 @@ The three sources hold the same profiles (``user_id``, ``email``, ``first_name``
 - **JSON Lines**: one object a line (the key and the score as JSON numbers).
 
 The plain loop reads a source as the plainest good code would (``csv.reader``, ``fetchmany`` of 5000 on
-a psycopg named cursor, ``msgspec.json.decode`` a line), builds each API's body for a row (a dict, the
-number and date conversions the API needs), encodes it once with msgspec, fingerprints those bytes with
-XXH3 and skips the row when the fingerprint equals the one kept from the last run. The rows left go out as
+a psycopg named cursor, ``msgspec.json.decode`` a line), fingerprints each row as read with XXH3 (a CSV
+row's fields NUL-joined, a JSON line, a SQL row as MessagePack) and skips it when the fingerprint equals
+the one kept from the last run; for each other row it builds the API's body (a dict, the number and date
+conversions the API needs) and encodes it once with msgspec. The rows left go out as
 the provider sends them, one after another over one ``requests.Session``: DCP one POST a profile, Profile
 Store one PUT a profile, ODP 500 profiles a POST, Optimove 5000 records a POST under one ``batch_uuid``
 (``batch_completed`` on the last). A status other than 2xx stops it. The dict of fingerprints is pickled
@@ -108,28 +109,33 @@ def source_table(rows: int, version: int) -> str:
 # -- the plain loop ------------------------------------------------------------------------------------
 
 
-def read_rows(kind: str, source: str) -> Iterator[Row]:
+def read_rows(kind: str, source: str) -> Iterator[tuple[Row, bytes]]:
+    """Each row, and the bytes its change is told by: the row as the source holds it (a CSV row's
+    fields NUL-joined, a JSON line as written, a SQL row's values as MessagePack)."""
+    import msgspec
+
     if kind == "quoted CSV":
         with open(source, newline="", encoding="utf-8") as stream:
             reader = csv.reader(stream)
             next(reader)
-            yield from reader
+            for fields in reader:
+                yield fields, "\x00".join(fields).encode()
     elif kind == "JSON Lines":
-        import msgspec
-
         decode = msgspec.json.Decoder().decode
         with open(source, "rb") as stream:
             for line in stream:
                 record = decode(line)
-                yield [record[column] for column in COLUMNS]
+                yield [record[column] for column in COLUMNS], line
     else:
         import psycopg  # the driver the provider's PostgreSQL connection uses
 
+        pack = msgspec.msgpack.Encoder().encode
         with psycopg.connect(PG_DSN) as db, db.cursor(name="plain") as cursor:
             cursor.itersize = FETCH
             cursor.execute(f"SELECT * FROM {source} ORDER BY user_id")
             while page := cursor.fetchmany(FETCH):
-                yield from page
+                for row in page:
+                    yield row, pack(row)
 
 
 def number(value: Any) -> Any:
@@ -214,13 +220,13 @@ def plain_sync(api: str, kind: str, source: str, state_file: str, target: dict[s
             body = {"data": records, "ttl_seconds": None, "batch_uuid": batch_uuid}
             post(target["url"], encode({**body, "batch_completed": completed}))
 
-    for row in read_rows(kind, source):
+    for row, raw in read_rows(kind, source):
         key = str(row[0])
-        payload = encode(body_of(row))
-        mark = fingerprint(payload)
+        mark = fingerprint(raw)
         kept[key] = mark
         if last.get(key) == mark:
             continue
+        payload = encode(body_of(row))
         sent += 1
         if batch_size == 1:
             method = "PUT" if api == "Profile Store" else "POST"

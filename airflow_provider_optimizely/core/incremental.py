@@ -1,12 +1,14 @@
-"""Incremental syncs: between a writer's prepared items and the API, only what changed goes out.
+"""Incremental syncs: between the source and the API, only what changed goes out.
 
-The sync state (``core.sync_state``) keeps, for every key, a fingerprint of exactly what was last sent
-for it: the encoded request payload of its item, so a change of mapping or of a value is a change. A
-``ChangeFilter`` sits in ``core.sync.run_sync``:
+The sync state (``core.sync_state``) keeps, for every key, a fingerprint of what was last sent for it
+and whether the API took it. A ``ChangeFilter`` sits in ``core.sync.run_sync``:
 
-- ``select(batch)``: encode each item's body once (the request sends those same bytes), hash its key and
-  fingerprint its payload, ask the state which items to send (new, changed, carried over from a failed
-  send, or in flight when an earlier attempt of this run stopped) and keep only those;
+- ``preselect(page)``: for a page of a CSV, a SQL result or a JSON Lines file, fingerprint each row as the
+  source holds it (``core.source_fingerprints``), ask the state which rows to send (new, changed, carried
+  over from a failed send, or in flight when an earlier attempt of this run stopped), and hand the
+  writer only those to prepare;
+- ``select(batch)``: encode each prepared item's body once (the request sends those same bytes); for
+  items of rows given as a list, fingerprint that payload and keep only the items to send;
 - ``dispatching(batch)``: just before a batch goes out, mark its items sent (one durable write a batch,
   for writers of many items a request): after a crash, the next attempt counts exactly those that had
   no answer as resent;
