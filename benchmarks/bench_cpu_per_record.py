@@ -82,7 +82,8 @@ def make_targets(emulator: Emulator) -> dict[str, dict[str, Any]]:
     connection = emulator.new_connection()
     return {
         "DCP": {
-            "operator": {"table_id": table.id, "identifier_column": "user_id"},
+            # The profile API, as the plain loop: one request a profile (not the bulk-upload channel).
+            "operator": {"table_id": table.id, "identifier_column": "user_id", "method": "rest"},
             "url": f"{dcp.profile_api_base}/customer_profile/{dcp.service_id}/{table.id}",
             "headers": {"Token": dcp.connection.password},
         },
@@ -145,7 +146,11 @@ def provider_sync(api: str, kind: str, source: str, state: str, sync_id: str, ta
         **target["operator"],
         **source_argument,
     )
-    ti = type("Ti", (), {"dag_id": "bench", "task_id": "cpu", "map_index": -1, "run_id": f"r{time.time()}"})()
+    ti = type(
+        "Ti",
+        (),
+        {"dag_id": "bench", "task_id": "cpu", "map_index": -1, "run_id": f"r{time.time()}", "try_number": 1},
+    )()
     ti.xcom_push = lambda key, value: None  # type: ignore[attr-defined]
     report = operator.execute({"ti": ti})
     if report["rows_rejected"]:
