@@ -7,9 +7,9 @@ for it: the encoded request payload of its item, so a change of mapping or of a 
 - ``select(batch)``: encode each item's body once (the request sends those same bytes), hash its key and
   fingerprint its payload, ask the state which items to send (new, changed, carried over from a failed
   send, or in flight when an earlier attempt of this run stopped) and keep only those;
-- ``dispatching(batch)``: just before a batch goes out, mark its items sent (one durable write a batch,
-  for writers of many items a request): after a crash, the next attempt counts exactly those that had
-  no answer as resent;
+- ``dispatching(batch)``: just before a batch's request goes on the wire, past its rate-limit and pacing
+  waits (``core.send_mark``), mark its items sent (one durable write a batch, for writers of many items
+  a request): after a crash, the next attempt counts exactly those that had no answer as resent;
 - ``record(batch, result)``: once the API answered a batch, record it: a refused item keeps its old
   fingerprint and is marked failed, so the next run sends it again.
 
