@@ -84,11 +84,11 @@ class TrafficMiddleware:
 
         outcome = self.faults.decide(api, route, concrete)
         if outcome.delay:
+            received.count_fault(route, "delay")
             whole = await read_whole_request(receive)
             if whole is None:
                 return  # the client left before its request was all sent: nothing arrived to process
             receive = whole
-            received.count_fault(route, "delay")  # a request received whole, held for a slow answer
             await asyncio.sleep(outcome.delay)
         if outcome.drop:
             received.count_fault(route, "drop")

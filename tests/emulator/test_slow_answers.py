@@ -63,7 +63,6 @@ def test_a_request_cut_short_is_not_processed(odp: Api):
     post_and_leave(odp.url, events(100, 2))
     wait_until(lambda: received_events(odp)["total"] >= 2, timeout=10, what="the whole request applied")
     assert received_events(odp)["total"] == 2
-    assert odp.handle.received("odp")["faults"] == {f"{ROUTE} -> delay": 1}  # only what was held whole
 
 
 def test_a_dropped_slow_answer_still_drops_and_applies_nothing(odp: Api):

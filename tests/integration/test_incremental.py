@@ -145,11 +145,14 @@ def run_in_a_process(dag_id: str, conf: dict, logical_date: datetime, log) -> su
     )
 
 
-HOLD_SECONDS = 4.0  # how long the server holds each request once the run is a third done
+# How long the server holds each request once the run is a third done: ODP's pacing may take seconds to
+# send the batch of its second slot.
+HOLD_SECONDS = 12.0
 
 
 def requests_held(emulator, api: str, route: str) -> int:
-    """Requests of ``route`` the emulator has received whole and held for a slow answer, so far."""
+    """Requests of ``route`` the emulator has held for a slow answer, so far (counted as their fault is
+    decided, so a count read after ``set_faults`` returns is of requests given the new delay)."""
     return emulator.received(api)["faults"].get(f"{route} -> delay", 0)
 
 
@@ -196,7 +199,8 @@ def test_a_run_killed_halfway_resumes_and_resends_at_most_what_was_in_flight(
             return received_total(emulator, api, kind) >= rows * 0.3
 
         wait_until(a_third_sent, timeout=120 + rows / 2_000, what="a third of the rows sent")
-        # The worker dies while the server holds every batch in flight, each request received whole. A
+        # The worker dies while the server holds every batch in flight (counted once a request's head has
+        # arrived, its body right behind it, milliseconds before the kill can follow). A
         # kill in the instant between a batch's checkpoint ("in flight") and its bytes reaching the server
         # is the one moment where the report counts as resent a batch the server never had: no client can
         # write the checkpoint and send at once (docs/sync-state.md, Checkpoints).
