@@ -200,10 +200,10 @@ def test_a_run_killed_halfway_resumes_and_resends_at_most_what_was_in_flight(
 
         wait_until(a_third_sent, timeout=120 + rows / 2_000, what="a third of the rows sent")
         # The worker dies while the server holds every batch in flight (counted once a request's head has
-        # arrived, its body right behind it, milliseconds before the kill can follow). A
-        # kill in the instant between a batch's checkpoint ("in flight") and its bytes reaching the server
-        # is the one moment where the report counts as resent a batch the server never had: no client can
-        # write the checkpoint and send at once (docs/sync-state.md, Checkpoints).
+        # arrived, its body right behind it, milliseconds before the kill can follow). A kill in the
+        # instant between a batch's checkpoint ("in flight") and its bytes reaching the server is the one
+        # moment where the report counts as resent a batch the server never had: no client can write the
+        # checkpoint and send at once (docs/sync-state.md, Checkpoints).
         emulator.set_faults(api, route=route, delay_seconds=HOLD_SECONDS)
         held_before = requests_held(emulator, api, route)
 
