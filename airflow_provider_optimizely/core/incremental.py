@@ -9,9 +9,9 @@ and whether the API took it. A ``ChangeFilter`` sits in ``core.sync.run_sync``:
   writer only those to prepare;
 - ``select(batch)``: encode each prepared item's body once (the request sends those same bytes); for
   items of rows given as a list, fingerprint that payload and keep only the items to send;
-- ``dispatching(batch)``: just before a batch goes out, mark its items sent (one durable write a batch,
-  for writers of many items a request): after a crash, the next attempt counts exactly those that had
-  no answer as resent;
+- ``dispatching(batch)``: just before a batch's request goes on the wire, past its rate-limit and pacing
+  waits (``core.send_mark``), mark its items sent (one durable write a batch, for writers of many items
+  a request): after a crash, the next attempt counts exactly those that had no answer as resent;
 - ``record(batch, result)``: once the API answered a batch, record it: a refused item keeps its old
   fingerprint and is marked failed, so the next run sends it again.
 

@@ -28,7 +28,14 @@ from airflow_provider_optimizely.core.errors import (
 from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.ratelimit import RateLimiter, parse_retry_after
 from airflow_provider_optimizely.core.request_stats import RequestStats
-from airflow_provider_optimizely.core.retry import CallState, Reauthenticate, RetryPolicy, retrying_for
+from airflow_provider_optimizely.core.retry import (
+    READ_ONLY_METHODS,
+    CallState,
+    Reauthenticate,
+    RetryPolicy,
+    retrying_for,
+)
+from airflow_provider_optimizely.core.send_mark import take_mark
 from airflow_provider_optimizely.core.transport import classify
 from airflow_provider_optimizely.core.urls import check_url_is_safe, host_of, origin, path_of
 
@@ -142,6 +149,7 @@ class RestClient:
             host=host_of(url),
             started=time.monotonic(),
             limiter=rate_limiter or self.rate_limiter,
+            mark=None if method in READ_ONLY_METHODS else take_mark(),
         )
         response: requests.Response | None = None
         try:
@@ -230,6 +238,11 @@ class RestClient:
             # No credentials to send (the token endpoint failed): this request never left.
             raise call.failed(exc, sent=False) from None
         waited = call.limiter.acquire()
+        try:
+            call.going_out()  # past every wait: nothing stands between the mark and the wire
+        except BaseException:
+            call.limiter.release()
+            raise
         self.stats.add(requests=1, throttled_seconds=waited)
         concurrency = self.concurrency
         if concurrency is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,7 +34,7 @@ from airflow_provider_optimizely.core.ratelimit import RateLimiter
 from airflow_provider_optimizely.core.request_stats import RequestStats
 
 # Methods whose repetition can't apply anything twice.
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Methods whose retry after a 5xx may apply the request twice (PUT and DELETE replace or remove: the
 # same state either way).
 _NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
@@ -80,7 +80,7 @@ def may_have_been_applied(exc: BaseException, method: str) -> bool:
     reached it and is not read-only, failing with no answer, or a POST/PATCH answered 500/502/503/504.
     A 429 was refused before anything was applied."""
     if isinstance(exc, OptimizelyTransportError):
-        return method not in _SAFE_METHODS and exc.may_have_reached_server
+        return method not in READ_ONLY_METHODS and exc.may_have_reached_server
     return isinstance(exc, ServerError) and method in _NON_IDEMPOTENT
 
 
@@ -105,6 +105,14 @@ class CallState:
     waits: int = 0  # answers that asked us to wait
     may_have_applied: bool = False
     reauthenticated: bool = False
+    #: Made once, just before the first attempt that goes on the wire (``core.send_mark``).
+    mark: Callable[[], None] | None = None
+
+    def going_out(self) -> None:
+        """This attempt's request is about to be sent: make the call's mark if no attempt made it yet."""
+        mark, self.mark = self.mark, None
+        if mark is not None:
+            mark()
 
     def failed(self, error: OptimizelyError, *, sent: bool = True) -> OptimizelyError:
         """Note what a failed attempt means for the loop, and hand the error back to be raised.

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_optimizely.core.batch import Batch, Item
@@ -43,6 +44,7 @@ from airflow_provider_optimizely.core.report import (
     RunReport,
     TooManyRejectedRows,
 )
+from airflow_provider_optimizely.core.send_mark import marked_on_send
 from airflow_provider_optimizely.core.sources import Page, Row, Unreadable
 
 if TYPE_CHECKING:
@@ -117,7 +119,10 @@ class ChangeTracking(Protocol):
 
     def select(self, batch: Batch) -> Batch: ...
 
-    def dispatching(self, batch: Batch) -> None: ...
+    def dispatching(self, batch: Batch) -> None:
+        """``batch`` is going out: called by the request that carries it, just before it is sent
+        (``core.send_mark``), at most once a batch."""
+        ...
 
     def record(self, batch: Batch, result: BatchResult) -> None: ...
 
@@ -297,9 +302,11 @@ def _pump(
     held: Batch | None = None
 
     def send(batch: Batch, final: bool) -> tuple[Batch, BatchResult]:
-        if changes is not None:
-            changes.dispatching(batch)  # in the sending thread: only a batch really about to go out
-        return batch, writer.send(batch, final)
+        if changes is None:
+            return batch, writer.send(batch, final)
+        # Marked by the request that carries the batch, once past its rate-limit and pacing waits.
+        with marked_on_send(partial(changes.dispatching, batch)):
+            return batch, writer.send(batch, final)
 
     def dispatch(batch: Batch, final: bool = False) -> None:
         keys = batch.keys if writer.orders_by_key else ()

@@ -8,6 +8,9 @@ It is plain ASGI (not Starlette's ``BaseHTTPMiddleware``) and must be the outerm
 dropped connection needs the server's own ``send``: under uvicorn that is a method of the request cycle,
 whose transport we abort so the client sees the connection close with no answer at all, as it would when a
 load balancer drops it. Under another server the fallback is an answer cut off after its headers.
+
+A slow answer (``delay_seconds``) reads the whole request before it waits: a request that fully arrived is
+processed even if its client is gone by the time it is answered, as on a real server.
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ class TrafficMiddleware:
         outcome = self.faults.decide(api, route, concrete)
         if outcome.delay:
             received.count_fault(route, "delay")
+            whole = await read_whole_request(receive)
+            if whole is None:
+                return  # the client left before its request was all sent: nothing arrived to process
+            receive = whole
             await asyncio.sleep(outcome.delay)
         if outcome.drop:
             received.count_fault(route, "drop")
@@ -140,6 +147,31 @@ class TrafficMiddleware:
                 return template
             partial = partial or template
         return partial
+
+
+async def read_whole_request(receive: Receive) -> Receive | None:
+    """Read the request's whole body now, and return a ``receive`` that hands it to the app; None when
+    the client disconnects first. A server that has received a whole request processes it even if the
+    client is gone by the time it answers (uvicorn's own ``receive`` reports a disconnect instead, body
+    or not), so a slow answer reads the body before it waits."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    whole: Message | None = {"type": "http.request", "body": bytes(body), "more_body": False}
+
+    async def replay() -> Message:
+        nonlocal whole
+        if whole is None:
+            return await receive()  # past the body: the client's disconnect, as the server reports it
+        message, whole = whole, None
+        return message
+
+    return replay
 
 
 async def send_error(send: Send, status: int, message: str, headers: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 
 import psycopg2
@@ -145,6 +146,18 @@ def run_in_a_process(dag_id: str, conf: dict, logical_date: datetime, log) -> su
     )
 
 
+HOLD_SECONDS = 12.0  # how long the server holds each request once the run is a third done
+# A slot that has sent nothing this long after another's request was held is parked in the rate limiter
+# (ODP's pacing keeps a batch back while another is unanswered): its batch is not marked in flight.
+PARKED_SECONDS = 3.0
+
+
+def requests_held(emulator, api: str, route: str) -> int:
+    """Requests of ``route`` the emulator has held for a slow answer, so far (counted as their fault is
+    decided, so a count read after ``set_faults`` returns is of requests given the new delay)."""
+    return emulator.received(api)["faults"].get(f"{route} -> delay", 0)
+
+
 @pytest.mark.parametrize(
     ("dag_id", "api", "route", "kind", "batch", "in_flight"),
     [
@@ -188,11 +201,38 @@ def test_a_run_killed_halfway_resumes_and_resends_at_most_what_was_in_flight(
             return received_total(emulator, api, kind) >= rows * 0.3
 
         wait_until(a_third_sent, timeout=120 + rows / 2_000, what="a third of the rows sent")
+        # The worker dies while the server holds every batch in flight (a slot the rate limiter parks has
+        # none; a request is counted once its head has arrived, its body right behind it, milliseconds
+        # before the kill can follow). A kill in the instant between a batch's checkpoint ("in flight")
+        # and its bytes reaching the server is the one moment where the report counts as resent a batch
+        # the server never had: no client can write the checkpoint and send at once (docs/sync-state.md,
+        # Checkpoints).
+        emulator.set_faults(api, route=route, delay_seconds=HOLD_SECONDS)
+        held_before = requests_held(emulator, api, route)
+        parked_after = time.monotonic() + PARKED_SECONDS
+
+        def every_slot_held_or_parked() -> bool:
+            assert process.poll() is None, f"the first attempt ended by itself: {log.name}"
+            held = requests_held(emulator, api, route) - held_before
+            return held >= in_flight or (held >= 1 and time.monotonic() >= parked_after)
+
+        # A request held since the switch is answered HOLD_SECONDS later: waiting less, every slot's
+        # request is one of them or waits for the rate budget, and no batch is between its checkpoint
+        # and the wire.
+        wait_until(every_slot_held_or_parked, timeout=HOLD_SECONDS / 2, what="every slot held or parked")
+        applied_at_the_kill = received_total(emulator, api, kind)
+        held_at_the_kill = requests_held(emulator, api, route) - held_before
         process.send_signal(signal.SIGKILL)  # the worker is lost: no clean-up of any kind runs
         process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
+    # What a server received whole, it applies, client or not (an Airflow retry comes later still).
+    wait_until(
+        lambda: received_total(emulator, api, kind) >= applied_at_the_kill + held_at_the_kill * batch,
+        timeout=HOLD_SECONDS + 30,
+        what="the batches held at the kill applied",
+    )
     emulator.clear_faults()
     sent_by_the_lost_attempt = received_total(emulator, api, kind)
     assert sent_by_the_lost_attempt < rows
@@ -201,15 +241,19 @@ def test_a_run_killed_halfway_resumes_and_resends_at_most_what_was_in_flight(
     retried.assert_success()
     report = retried.xcoms["upsert"]
     state = report["sync_state"]
-    items = emulator.received(api)["items"][kind]
+    received = emulator.received(api)
+    items = received["items"][kind]
     print(
-        f"{api}: {rows} rows, {sent_by_the_lost_attempt} sent before the kill, resent"
-        f" {state['classified']['resent']}, emulator duplicates {items['duplicates']}"
+        f"{api}: {rows} rows, {sent_by_the_lost_attempt} applied from the lost attempt, resent"
+        f" {state['classified']['resent']}, emulator duplicates {items['duplicates']}, faults"
+        f" {received['faults']}"
     )
     assert items["distinct"] == rows  # nothing lost
     assert state["resumed"] is True and state["acknowledged_before"] > 0
-    # Sent again: only what was in flight when the process died, and the report says how much.
-    assert items["duplicates"] <= state["classified"]["resent"] <= in_flight * batch
+    # Sent again: only what was in flight when the process died, and the report says exactly how much:
+    # a batch counts as resent once its request went on the wire, and the server (the emulator too)
+    # applies a request that fully arrived whether or not its client is still there.
+    assert items["duplicates"] == state["classified"]["resent"] <= in_flight * batch
     assert report["rows_sent"] == rows - state["acknowledged_before"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_optimizely.core.errors import BadRequestError, ConflictError, NotFoundError
 from airflow_provider_optimizely.core.json_body import encode_json
 from airflow_provider_optimizely.core.rest import RequestStats
+from airflow_provider_optimizely.core.send_mark import take_mark
 from airflow_provider_optimizely.hooks.dcp import OptimizelyDcpHook
 from airflow_provider_optimizely.hooks.odp import OptimizelyOdpHook
 from airflow_provider_optimizely.hooks.optimove import OptimoveHook
@@ -184,5 +185,9 @@ class Ti:
 
 
 def on_the_wire(bodies: Any) -> Any:
-    """What an API receives for ``bodies``: the JSON the hook would send, read back."""
+    """What an API receives for ``bodies``: the JSON the hook would send, read back. Makes the pending
+    send mark as the REST client does just before sending (``core.send_mark``)."""
+    mark = take_mark()
+    if mark is not None:
+        mark()
     return json.loads(encode_json(bodies))
