@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -273,8 +274,10 @@ class RowSyncOperator(SyncStateMixin, SyncTargetMixin, OptimizelyBaseOperator[Ho
         try:
             writer = self.build_writer(hook)
             self.announce_target(context, changes_target=not as_bool(self.dry_run_only, "dry_run"))
-            run = self.begin_state(writer, hook, context)
-            self._sync(writer, hook, report, run, concurrency, partition, adaptive)
+            with self._open_source() as (pages, total):
+                # Opened first: the source's first pages are read ahead while the sync state loads.
+                run = self.begin_state(writer, hook, context)
+                self._sync(pages, total, writer, hook, report, run, concurrency, partition, adaptive)
         except TooManyRejectedRows:
             self._end(run, report, commit=True)  # the rejected rows are carried over to the next run
             raise
@@ -289,17 +292,8 @@ class RowSyncOperator(SyncStateMixin, SyncTargetMixin, OptimizelyBaseOperator[Ho
             if client is not None:
                 report.requests = client.stats.as_dict()
 
-    def _sync(
-        self,
-        writer: Writer,
-        hook: HookT,
-        report: RunReport,
-        run: KeyRun | IntervalRun | None,
-        concurrency: int,
-        partition: Partition | None,
-        adaptive: AdaptiveConcurrency | None = None,
-    ) -> None:
-        with open_rows(
+    def _open_source(self) -> AbstractContextManager[tuple[Iterator[Page], int | None]]:
+        return open_rows(
             sql=self.sql,
             sql_conn_id=self.sql_conn_id,
             parameters=self.parameters,
@@ -309,18 +303,31 @@ class RowSyncOperator(SyncStateMixin, SyncTargetMixin, OptimizelyBaseOperator[Ho
             rows=self.rows,
             fetch_size=self.fetch_size,
             single_column=self.single_column,
-        ) as (pages, total):
-            self.send_pages(
-                pages,
-                writer,
-                hook,
-                report=report,
-                changes=None if run is None else change_tracking(run, writer),
-                partition=partition,
-                concurrency=concurrency,
-                adaptive=adaptive,
-                progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
-            )
+        )
+
+    def _sync(
+        self,
+        pages: Iterator[Page],
+        total: int | None,
+        writer: Writer,
+        hook: HookT,
+        report: RunReport,
+        run: KeyRun | IntervalRun | None,
+        concurrency: int,
+        partition: Partition | None,
+        adaptive: AdaptiveConcurrency | None = None,
+    ) -> None:
+        self.send_pages(
+            pages,
+            writer,
+            hook,
+            report=report,
+            changes=None if run is None else change_tracking(run, writer),
+            partition=partition,
+            concurrency=concurrency,
+            adaptive=adaptive,
+            progress=ProgressLog(self.log, interval=self.progress_interval, total=total),
+        )
 
         if adaptive is not None:
             self.log.info(
