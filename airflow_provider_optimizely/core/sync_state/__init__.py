@@ -1,7 +1,8 @@
 """Sync state: what each key was last sent as, so that a sync sends only what changed and resumes.
 
-Airflow-free. The operator computes, per item, a key hash and a fingerprint of exactly what it sends
-(the mapped payload's bytes), asks which items to send, and reports the API's answers::
+Airflow-free. The caller computes, per item, a key hash and a fingerprint (the operators: of the row as
+the source holds it, see ``core.source_fingerprints``), asks which items to send, and reports the API's
+answers::
 
     store = StateStore.from_uri("s3://bucket/prefix", storage_options)    # or StateStore(fs, root)
     state = store.sync(sync_id, key_range=None)                           # or KeyRange(i, n), "i/n"
