@@ -66,8 +66,8 @@ class ChangeFilter:
     requests of many items; at one item a request (DCP, Profile Store) it would cost a write a row, so
     a resumed run there cannot tell resent items from new ones.
 
-    With the writer's ``key_column`` (and its ``mapping``), the rows of a CSV or a SQL result are
-    fingerprinted as the source holds them, before they are prepared (``preselect``,
+    With the writer's ``key_column`` (and its ``mapping``), the rows of a CSV, a SQL result or a JSON
+    Lines file are fingerprinted as the source holds them, before they are prepared (``preselect``,
     ``core.source_fingerprints``); other rows by the payload their writer made of them (``select``).
     One source gives one kind: its pages are all of one sort.
     """
@@ -91,9 +91,9 @@ class ChangeFilter:
         return self.run.dry_run
 
     def preselect(self, page: Page, partition: Partition | None = None) -> Preselection | None:
-        """For a CSV or SQL page: its rows to prepare (new, changed, carried over, resent, and any it
-        can't key), classified by their values; None for another page (``select`` then classifies its
-        items once prepared)."""
+        """For a CSV, SQL or JSON Lines page: its rows to prepare (new, changed, carried over, resent,
+        and any it can't key), classified by their values; None for another page (``select`` then
+        classifies its items once prepared)."""
         if self.key_column is None or not fingerprinted(page):
             return None
         if self._columns is None:
@@ -159,7 +159,7 @@ class EventFilter:
 
 def change_tracking(run: KeyRun | IntervalRun, writer: Writer) -> ChangeFilter | EventFilter:
     """What sits between ``writer`` and the API for ``run``: a dispatch mark a request when requests
-    carry many items, and text fingerprints for a writer of keyed rows."""
+    carry many items, and fingerprints of the source's rows for a writer of keyed rows."""
     if isinstance(run, IntervalRun):
         return EventFilter(run)
     return ChangeFilter(

@@ -280,20 +280,18 @@ def preselect(
     """Classify the keyed rows of ``page`` (``partition``'s) by their fingerprints; keep for the writer
     those to send (none in a dry run) and those it must look at."""
     keyed = rows.keyed()
-    owned = owned_rows(rows, partition)
-    if owned is not None:
-        keyed &= owned
-    tracked = np.flatnonzero(keyed)
+    mine = owned_rows(rows, partition)
+    tracked = np.flatnonzero(keyed & mine)
+    untracked = np.flatnonzero(~keyed & mine)
     classes = run.classify(rows.hashes(tracked), rows.prints[tracked], keys=rows.texts(tracked))
     wanted = tracked[:0] if dry_run else tracked[classes.send]
-    untracked = np.flatnonzero(~keyed if owned is None else ~keyed & owned)
     positions = np.sort(np.concatenate([wanted, untracked])) if len(untracked) else wanted
     return Preselection(
         page=subpage(page, positions),
         positions=positions,
         keys=list(rows.texts(positions)),
         prints=rows.prints[positions],
-        rows_read=len(rows.keys) if owned is None else int(np.count_nonzero(owned)),
+        rows_read=int(np.count_nonzero(mine)),
     )
 
 
@@ -310,9 +308,9 @@ def subpage(page: Page, positions: np.ndarray) -> Page:
     return Page([rows[i] for i in at], text_only=text_only, types=types, lines=chosen)
 
 
-def owned_rows(rows: SourceRows, partition: Partition | None) -> np.ndarray | None:
-    """Which rows ``partition`` sends (None: all); a row with no key is the first partition's."""
+def owned_rows(rows: SourceRows, partition: Partition | None) -> np.ndarray:
+    """Which rows ``partition`` sends (all without one); a row with no key is the first partition's."""
     if partition is None:
-        return None
+        return np.ones(len(rows.keys), bool)
     texts = rows.texts(np.arange(len(rows.keys)))
     return np.fromiter((partition.owns(texts[i]) for i in range(len(texts))), bool, len(texts))

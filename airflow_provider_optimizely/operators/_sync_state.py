@@ -104,8 +104,9 @@ class SyncStateMixin:
         dry_run = as_bool(self.dry_run_only, "dry_run")
         sync_id = self.sync_id or default_sync_id(ti, writer.target, self.partition)
         state = self.state_of(sync_id)
-        # The provider's version: a row's text is compared, not its payload, so a release that makes
-        # other payloads of the same text sends every row again (core.source_fingerprints).
+        # The provider's version: a row is compared as the source holds it, not as its payload, so a
+        # release that makes other payloads of the same row sends every row again
+        # (core.source_fingerprints).
         signature = {
             **writer.signature,
             "conn_id": self.conn_id,
