@@ -62,9 +62,10 @@ def answered_ok(batch: Batch, result: BatchResult) -> bool | list[bool]:
 class ChangeFilter:
     """Sends only what the sync state says changed; records what the API answered.
 
-    ``marks_dispatch``: whether each batch is marked before it is sent. Worth one write a batch for
-    requests of many items; at one item a request (DCP, Profile Store) it would cost a write a row, so
-    a resumed run there cannot tell resent items from new ones.
+    ``marks_dispatch``: whether each batch is marked before it is sent, so that a resumed run counts
+    exactly the items it sends again. A mark is an append to a log on a local store, but a file of its
+    own on an object store: there, for one item a request (DCP, Profile Store), it would cost a PUT a
+    row, and a resumed run cannot tell resent items from new ones.
 
     With the writer's ``key_column`` (and its ``mapping``), the rows of a CSV, a SQL result or a JSON
     Lines file are fingerprinted as the source holds them, before they are prepared (``preselect``,
@@ -158,13 +159,14 @@ class EventFilter:
 
 
 def change_tracking(run: KeyRun | IntervalRun, writer: Writer) -> ChangeFilter | EventFilter:
-    """What sits between ``writer`` and the API for ``run``: a dispatch mark a request when requests
-    carry many items, and fingerprints of the source's rows for a writer of keyed rows."""
+    """What sits between ``writer`` and the API for ``run``: a dispatch mark a request (on an object
+    store only when requests carry many items), and fingerprints of the source's rows for a writer of
+    keyed rows."""
     if isinstance(run, IntervalRun):
         return EventFilter(run)
     return ChangeFilter(
         run,
-        marks_dispatch=writer.batch_size > 1,
+        marks_dispatch=writer.batch_size > 1 or run.area.storage.local,
         key_column=getattr(writer, "identifier_column", None),
         mapping=getattr(writer, "mapping", None),
     )

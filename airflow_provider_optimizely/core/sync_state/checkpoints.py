@@ -7,9 +7,16 @@ A run (a ``run_key``) has a folder ``runs/<run key>/``. Each attempt of it write
 - ``acks-<started>-<token>-<sequence>-<entries>-<key bytes>.arrow``: one Arrow IPC file a flush, the
   acknowledged entries in order (``key_hash``, ``fingerprint``, ``outcome``, ``key``; see
   ``generation``). The sizes in the name let a commit allocate its arrays once, before reading.
+- the marks of items sent with no answer yet (``DISPATCHED``), one write before each request: on a
+  local store appended to ``dispatched-<started>-<token>.u64`` (their key hashes, 8 bytes each, little
+  endian), because a request of one DCP or Profile Store profile would otherwise cost a file of its own,
+  which costs more CPU than the request; on an object store (no appends) a flush of their own.
 
 Names sort in time: attempts by their start, a flush after the ones before it. A kill -9 loses only the
-entries not yet flushed; nothing half-written is ever read (``Storage.write_atomic``).
+entries not yet flushed; nothing half-written is ever read (``Storage.write_atomic``). A mark appended
+is one ``write`` call, whole when the process dies at any moment; only a crash of the host itself can
+lose the last marks (they are not synced to disk): the retry then sends those items again without
+counting them resent.
 """
 
 from __future__ import annotations
@@ -26,12 +33,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airflow_provider_optimizely.core.sync_state.generation import NUMERIC, SCHEMA, Answers
+from airflow_provider_optimizely.core.sync_state.generation import DISPATCHED, NUMERIC, SCHEMA, Answers
 from airflow_provider_optimizely.core.sync_state.storage import Storage, encode_json, new_token, safe_name
 
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 _ATTEMPT = re.compile(r"^attempt-(\d{8}T\d{12}Z-[0-9a-f]{12})\.json$")
 _ACKS = re.compile(r"^acks-(\d{8}T\d{12}Z-[0-9a-f]{12})-(\d{8})-(\d+)-(\d+)\.arrow$")
+_DISPATCH_LOG = re.compile(r"^dispatched-(\d{8}T\d{12}Z-[0-9a-f]{12})\.u64$")
+_HASH = np.dtype("<u8")
 
 
 @dataclass
@@ -70,9 +79,14 @@ class RunFolder:
     def ack_files(self) -> list[str]:
         return [name for name in self.storage.list_names(self.path) if _ACKS.match(name)]
 
+    def dispatch_logs(self) -> list[str]:
+        return [name for name in self.storage.list_names(self.path) if _DISPATCH_LOG.match(name)]
+
     def all_files(self) -> list[str]:
         return [
-            name for name in self.storage.list_names(self.path) if _ACKS.match(name) or _ATTEMPT.match(name)
+            name
+            for name in self.storage.list_names(self.path)
+            if _ACKS.match(name) or _ATTEMPT.match(name) or _DISPATCH_LOG.match(name)
         ]
 
     def read_acks(self, names: list[str]) -> Iterator[pa.Table]:
@@ -100,6 +114,22 @@ class RunFolder:
             for found, dtype in zip(columns, (np.uint64, np.uint64, np.uint8), strict=True)
         )
         return hashes, fingerprints, outcomes
+
+    def read_checkpoints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``read_numbers`` of every checkpoint of the run: the ack files' entries, then the marks of the
+        dispatch logs as ``DISPATCHED`` entries (whose order among the others nothing depends on)."""
+        hashes, fingerprints, outcomes = self.read_numbers(self.ack_files())
+        paths = [f"{self.path}/{name}" for name in self.dispatch_logs()]
+        # A log cut inside a mark (the host crashed during its write) keeps its whole marks only.
+        marks = [np.frombuffer(data, _HASH, len(data) // 8) for _, data in self.storage.read_many(paths)]
+        if not marks:
+            return hashes, fingerprints, outcomes
+        dispatched = np.concatenate(marks).astype(np.uint64)
+        return (
+            np.concatenate([hashes, dispatched]),
+            np.concatenate([fingerprints, np.zeros(len(dispatched), np.uint64)]),
+            np.concatenate([outcomes, np.full(len(dispatched), DISPATCHED, np.uint8)]),
+        )
 
     def remove(self, names: list[str]) -> None:
         self.storage.remove_files([f"{self.path}/{name}" for name in names])
@@ -161,15 +191,33 @@ class Checkpointer:
         with self._lock:
             self._flush()
 
+    def dispatch(self, hashes: np.ndarray) -> None:
+        """Record, before their request goes out, that these items are sent with no answer yet:
+        durable when this returns (see the module's docstring for what a local store keeps)."""
+        with self._lock:
+            if not self.folder.storage.local:
+                count = len(hashes)
+                zeros = np.zeros(count, np.uint64)
+                self._waiting.append(entries(hashes, [None] * count, zeros, np.full(count, DISPATCHED)))
+                self._waiting_rows += count
+                self._flush()
+                return
+            self._write_attempt()
+            name = f"dispatched-{self.attempt.name}.u64"
+            self.folder.storage.append(f"{self.folder.path}/{name}", hashes.astype(_HASH).tobytes())
+
     @property
     def waiting(self) -> int:
         return self._waiting_rows
 
-    def _flush(self) -> None:
+    def _write_attempt(self) -> None:
         attempt = encode_json(self.attempt.__dict__)
         if attempt != self._attempt_written:
             self.folder.storage.write_atomic(f"{self.folder.path}/attempt-{self.attempt.name}.json", attempt)
             self._attempt_written = attempt
+
+    def _flush(self) -> None:
+        self._write_attempt()
         if not self._waiting:
             return
         table = pa.concat_tables(self._waiting)

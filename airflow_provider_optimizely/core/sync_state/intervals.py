@@ -124,7 +124,7 @@ class IntervalRun:
         self._skip_all = self.already_done is not None and not force
         self._folder = RunFolder(intervals.storage, intervals.path, f"{start}--{end}")
         earlier = sorted(self._folder.attempts(), key=lambda a: a.name)
-        hashes, _, outcomes = self._folder.read_numbers(self._folder.ack_files())
+        hashes, _, outcomes = self._folder.read_checkpoints()
         answered = (outcomes == OK) | (outcomes == FAILED)
         self._ids, self._acknowledged_counts = np.unique(hashes[answered], return_counts=True)
         self._consumed = np.zeros(len(self._ids), dtype=np.int64)
@@ -187,8 +187,7 @@ class IntervalRun:
         """Record, durably, that these events are about to be sent (see ``KeyRun.dispatching``)."""
         ids = as_uint64(event_ids)
         self._write()
-        self._checkpoints.add(_entries(ids, np.full(len(ids), DISPATCHED, np.uint8)))
-        self._checkpoints.flush()
+        self._checkpoints.dispatch(ids)
 
     def acknowledge(self, event_ids: Any, ok: bool | Any = True) -> None:
         """Record the API's answer for events sent; durable as the checkpoint policy says."""

@@ -20,7 +20,6 @@ from airflow_provider_optimizely.core.sync_state.classify import (
 from airflow_provider_optimizely.core.sync_state.commit import Slice, commit
 from airflow_provider_optimizely.core.sync_state.generation import (
     DELETED,
-    DISPATCHED,
     FAILED,
     OK,
     CommittedKeys,
@@ -129,9 +128,7 @@ class KeyRun:
         may have been applied twice."""
         hashes = self._check_in_range(as_uint64(key_hashes))
         self._write()
-        zeros = np.zeros(len(hashes), np.uint64)
-        self._checkpoints.add(entries(hashes, [None] * len(hashes), zeros, np.full(len(hashes), DISPATCHED)))
-        self._checkpoints.flush()
+        self._checkpoints.dispatch(hashes)
 
     def acknowledge(self, key_hashes: Any, keys: Any, fingerprints: Any, ok: bool | Any = True) -> None:
         """Record the API's answer for items sent: ``ok`` (one bool, or one a item) says which succeeded.

@@ -107,7 +107,7 @@ class SyncState:
         folder = RunFolder(self.area.storage, self.area.path, run_key)
         earlier = sorted(folder.attempts(), key=lambda a: a.name)
         resuming = bool(earlier) and earlier[-1].signature == signature
-        prior = PriorAcks(*folder.read_numbers(folder.ack_files())) if resuming else PriorAcks.none()
+        prior = PriorAcks(*folder.read_checkpoints()) if resuming else PriorAcks.none()
         changes = changed_fields(manifest.signature, signature) if manifest else []
         if manifest is None:
             reason: str | None = "first run"
@@ -241,7 +241,7 @@ class SyncState:
                 run_key=last.run_key,
                 last_run={"run_key": last.run_key, "recovered": True, "acknowledged": answers.counts()},
             )
-            folder.remove(names)
+            folder.remove(names + folder.dispatch_logs())
             recovered.append(last.run_key)
         return recovered
 

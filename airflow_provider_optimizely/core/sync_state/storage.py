@@ -110,6 +110,21 @@ class Storage:
         temporary = self._local_temporary(folder, name, data)
         os.replace(temporary, os.path.join(folder, name))
 
+    def append(self, path: str, data: bytes) -> None:
+        """Add ``data`` at the end of a local file (made if absent) in one ``write``: whole when the
+        process dies at any moment, not synced to disk. Object stores have no appends."""
+        if not self.local:
+            raise NotImplementedError(f"{type(self.fs).__name__} can't append to a file")
+        path = self._local_path(path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(descriptor, data)
+        finally:
+            os.close(descriptor)
+        if written != len(data):
+            raise OSError(f"wrote {written} of {len(data)} bytes to {path}")
+
     def write_many(self, files: Mapping[str, bytes]) -> None:
         """Write each file atomically, a few at a time (concurrently on an object store)."""
         items = list(files.items())

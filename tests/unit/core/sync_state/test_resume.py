@@ -87,22 +87,57 @@ def test_grouped_checkpoints_by_time(local_store):
     assert run.checkpointed == 2
 
 
-def test_dispatched_but_unanswered_items_are_counted_as_resent(local_store):
+def test_dispatched_but_unanswered_items_are_counted_as_resent(new_store):
     rows = source(400)
     keys = list(rows)
-    run = local_store().sync("s").begin_run("r", SIGNATURE)
+    run = new_store().sync("s").begin_run("r", SIGNATURE)
     hashes = key_hashes(keys)
     run.dispatching(hashes[:100])
     run.acknowledge(hashes[:100], keys[:100], np.arange(100, dtype=np.uint64), True)
     run.dispatching(hashes[100:200])  # in flight when the worker died: applied or not, no one knows
 
-    run = local_store().sync("s").begin_run("r", SIGNATURE)
+    run = new_store().sync("s").begin_run("r", SIGNATURE)
     assert (run.acknowledged_before, run.unanswered_before) == (100, 100)
     result = run.classify(hashes, np.arange(400, dtype=np.uint64))
     assert run.counts["acknowledged"] == 100
     assert run.counts["resent"] == 100
     assert run.counts["new"] == 200
     assert result.send.sum() == 300
+
+
+def test_marks_on_a_local_store_go_to_one_log_and_a_cut_mark_is_left_out(local_store):
+    keys = list(source(50))
+    hashes = key_hashes(keys)
+    run = local_store().sync("s").begin_run("r", SIGNATURE, checkpoint_every_items=1000)
+    for position in range(0, 50, 5):
+        run.dispatching(hashes[position : position + 5])
+    run.acknowledge(hashes[:5], keys[:5], np.arange(5, dtype=np.uint64), True)
+    run.flush()
+    folder = Path(local_store().storage.root) / "s" / "keys-all" / "runs" / "r"
+    logs = sorted(folder.glob("dispatched-*.u64"))
+    assert [path.stat().st_size for path in logs] == [50 * 8]  # ten marks, one file
+    assert len(list(folder.glob("acks-*.arrow"))) == 1  # the answer only
+    with open(logs[0], "r+b") as log:
+        log.truncate(50 * 8 - 3)  # the host crashed inside the last hash's write
+
+    run = local_store().sync("s").begin_run("r", SIGNATURE)
+    assert (run.acknowledged_before, run.unanswered_before) == (5, 44)
+    run.classify(hashes, np.arange(50, dtype=np.uint64))
+    assert (run.counts["acknowledged"], run.counts["resent"], run.counts["new"]) == (5, 44, 1)
+
+
+def test_a_committed_run_leaves_no_marks_for_a_later_attempt(local_store):
+    keys = list(source(20))
+    hashes = key_hashes(keys)
+    lost = local_store().sync("s").begin_run("r", SIGNATURE)
+    lost.dispatching(hashes[:10])
+    lost.acknowledge(hashes[:10], keys[:10], np.arange(10, dtype=np.uint64), True)
+    lost.flush()
+    local_store().sync("s").begin_run("other", SIGNATURE).commit()  # commits run r's answers
+
+    again = local_store().sync("s").begin_run("r", SIGNATURE)
+    assert (again.resumed, again.unanswered_before) == (False, 0)
+    assert not list(Path(local_store().storage.root).rglob("dispatched-*"))
 
 
 def test_a_run_that_stopped_for_good_is_committed_by_the_next_run(new_store):
