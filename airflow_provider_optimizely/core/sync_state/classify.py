@@ -107,6 +107,10 @@ class PriorAcks:
         return self.hashes[self.outcomes == DELETED]
 
 
+# Hashes (and buckets) handled at a time while a ``HashIndex`` is built: 8 MiB of temporary numbers.
+_STRETCH = 1 << 20
+
+
 class HashIndex:
     """Sorted ``uint64`` hashes with a table of where each value of their top bits starts.
 
@@ -122,11 +126,21 @@ class HashIndex:
         count = len(hashes)
         self.bits = min(23, max(8, count.bit_length() - 1))
         self.shift = np.uint64(64 - self.bits)
-        # Where each bucket starts: the running count of the hashes below it (one pass, no search).
+        # Where each bucket starts: the running count of the hashes below it (no search). Counted and
+        # summed a stretch at a time, so that building it holds no array the size of the hashes (nor of
+        # the table in 8-byte numbers) beside them.
         self.offsets: np.ndarray = np.zeros((1 << self.bits) + 1, np.int32 if count < 1 << 31 else np.int64)
-        buckets = (hashes >> self.shift).view(np.int64)  # under 2**23: the same numbers, not copied
-        # Summed in int64, then stored: a sum written straight into 4-byte offsets is ten times slower.
-        self.offsets[1:] = np.cumsum(np.bincount(buckets, minlength=1 << self.bits))
+        counts = self.offsets[1:]
+        for start in range(0, count, _STRETCH):
+            buckets = (hashes[start : start + _STRETCH] >> self.shift).view(np.int64)
+            first = int(buckets[0])  # sorted: the stretch's buckets run from its first to its last
+            counts[first : int(buckets[-1]) + 1] += np.bincount(buckets - first).astype(counts.dtype)
+        carried = 0
+        for start in range(0, len(counts), _STRETCH):
+            # Summed in int64, then stored: a sum written straight into 4-byte offsets is ten times slower.
+            summed = np.cumsum(counts[start : start + _STRETCH], dtype=np.int64) + carried
+            counts[start : start + _STRETCH] = summed
+            carried = int(summed[-1])
 
     def __len__(self) -> int:
         return len(self.hashes)

@@ -38,6 +38,17 @@ def test_the_index_finds_what_searchsorted_finds(count):
     assert (hashes[position[found]] == needles[found]).all()
 
 
+def test_the_index_counts_every_bucket_across_the_stretches_it_is_built_in():
+    rng = np.random.default_rng(7)
+    # More hashes than one stretch holds, with a run of equal buckets across a stretch's end.
+    hashes = np.unique(rng.integers(0, 2**64 - 1, 2_500_000, dtype=np.uint64, endpoint=True))
+    hashes[(1 << 20) - 3 : (1 << 20) + 3] = hashes[(1 << 20) - 3] + np.arange(6, dtype=np.uint64)
+    index = HashIndex(hashes)
+    buckets = (hashes >> index.shift).astype(np.int64)
+    expected = np.r_[0, np.cumsum(np.bincount(buckets, minlength=1 << index.bits))]
+    assert index.offsets.tolist() == expected.tolist()
+
+
 def committed(rows: list[tuple[int, int, int, str]]) -> pa.Table:
     return pa.table(
         {
