@@ -142,9 +142,12 @@ def test_a_sync_from_postgres_emits_its_input_table_and_vendor_output_with_facet
 
 
 @pytest.fixture
-def consumer(airflow_db) -> Iterator[Any]:
+def consumer(airflow_db, monkeypatch) -> Iterator[Any]:
     """Make the test DAGs known to the metadata DB, as the DAG processor would, and unpause a consumer:
     Airflow queues runs only for unpaused DAGs. Paused again after the test."""
+    # Airflow keeps a DAG's serialization if it was written less than 30 s ago: a consumer whose schedule
+    # a test sets (the DCP table's id) must be written again even when an earlier test parsed it.
+    monkeypatch.setenv("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.dag import DagModel
