@@ -97,9 +97,9 @@ class ChangeFilter:
         classifies its items once prepared)."""
         if self.key_column is None or not fingerprinted(page):
             return None
-        if self._columns is None:
+        if self._columns is None and page.lines is None:  # a line is fingerprinted whole
             self._columns = fingerprinted_columns(columns_of(page), self.key_column, self.mapping)
-        rows = SourceRows.of(page, self._columns, self.key_column)
+        rows = SourceRows.of(page, self._columns or [], self.key_column)
         return preselect(self.run, rows, page, partition, dry_run=self.dry_run)
 
     def select(self, batch: Batch) -> Batch:

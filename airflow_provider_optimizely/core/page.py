@@ -1,12 +1,14 @@
 """A page of source rows, the unit the sync works on, and what a source says of a row it can't read.
 
-A page holds its rows in one of three forms, and builds the others only when a writer asks:
+A page holds its rows in one of four forms, and builds the others only when a writer asks:
 
-- ``rows``: dicts of column -> value (JSON Lines, lists, a SQL page with a row to refuse);
+- ``rows``: dicts of column -> value (lists, a SQL page with a row to refuse);
 - ``values``: a CSV or SQL page's rows as read, a tuple of fields a row under one ``header``;
 - ``table``: a CSV page parsed by Arrow (a ``pyarrow.Table`` of text columns named by ``header``), every
   row as wide as the header, so that a writer can write its JSON a column at a time
-  (``core.json_records``), with no Python object per row.
+  (``core.json_records``), with no Python object per row;
+- ``lines``: a JSON Lines page's lines as the file holds them, each read into a dict only when the rows
+  are asked for: change detection reads a line's key alone, and the lines it skips are never read whole.
 
 A row of ``values`` with another number of fields than the header is ``Unreadable`` in ``rows``: a short
 row is never a row with missing columns.
@@ -14,11 +16,13 @@ row is never a row with missing columns.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_optimizely.core.errors import TerminalError
+from airflow_provider_optimizely.core.values import loads_exact
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,9 +61,10 @@ class Page:
         types: tuple[Any, ...] | None = None,
         lines: list[bytes] | None = None,
     ) -> None:
-        if sum(form is not None for form in (rows, values, table)) != 1:
-            raise ValueError("a page holds either rows, or a header and values, or a header and a table")
-        if rows is None and header is None:
+        forms = sum(form is not None for form in (rows, values, table))
+        if forms > 1 or (forms == 0 and lines is None):
+            raise ValueError("a page holds either rows, or a header and values or a table, or lines")
+        if (values is not None or table is not None) and header is None:
             raise ValueError("a page of values or of a table needs its header")
         self._rows = rows
         self._values = values
@@ -80,16 +85,26 @@ class Page:
     @property
     def rows(self) -> list[Row | Unreadable]:
         if self._rows is None:
-            assert self.header is not None
-            self._rows = _rows_of(self.header, self.values or [])
+            if self.header is None:
+                assert self.lines is not None
+                self._rows = [row_of_line(line) for line in self.lines]
+            else:
+                self._rows = _rows_of(self.header, self.values or [])
         return self._rows
+
+    @property
+    def rows_read(self) -> bool:
+        """Whether the rows are held as dicts already (else they are made when asked for)."""
+        return self._rows is not None
 
     def __len__(self) -> int:
         if self._rows is not None:
             return len(self._rows)
         if self.table is not None:
             return int(self.table.num_rows)
-        return len(self._values or ())
+        if self._values is not None:
+            return len(self._values)
+        return len(self.lines or ())
 
     def __repr__(self) -> str:
         return f"Page({self.rows!r}, text_only={self.text_only!r})"
@@ -100,6 +115,23 @@ class Page:
         return (self.rows, self.text_only) == (other.rows, other.text_only)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaced
+
+
+def row_of_line(line: bytes) -> Row | Unreadable:
+    """A JSON Lines line as a row: a JSON object, its numbers kept exact (``loads_exact``)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Unreadable(f"the text is not UTF-8 (byte {exc.start + 1} of the line)")
+    try:
+        value = loads_exact(text)
+    except json.JSONDecodeError as exc:
+        return Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}")
+    except ValueError as exc:  # NaN or Infinity, or a number too long to read
+        return Unreadable(f"not valid JSON: {exc}")
+    if isinstance(value, dict):
+        return value
+    return Unreadable(f"a line must hold a JSON object, not {type(value).__name__}")
 
 
 def _rows_of(header: list[str], values: list[tuple[Any, ...]]) -> list[Row | Unreadable]:

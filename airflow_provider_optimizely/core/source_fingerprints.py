@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from airflow_provider_optimizely.core.batch import Batch
 from airflow_provider_optimizely.core.mapping import key_of, keys_of_column
-from airflow_provider_optimizely.core.page import Page, Unreadable
+from airflow_provider_optimizely.core.page import Page, Unreadable, row_of_line
 from airflow_provider_optimizely.core.partitions import Partition
 from airflow_provider_optimizely.core.report import Rejection
 from airflow_provider_optimizely.core.sync import RowRejected, columns_of
@@ -40,6 +41,7 @@ from airflow_provider_optimizely.core.sync_state.hashing import (
     key_hashes,
     utf8_key_hashes,
 )
+from airflow_provider_optimizely.core.values import exact_number
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -78,7 +80,7 @@ class SourceRows:
         keys: _Keys
         if page.lines is not None:
             seed = key_hash("json lines")
-            keys, prints = _line_rows(page.rows, page.lines, key_column)
+            keys, prints = _line_rows(page, page.lines, key_column)
         elif page.text_only:
             seed = key_hash(names)
             if page.table is not None:
@@ -226,11 +228,42 @@ def _typed_dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -
     return (keys, None not in keys), fingerprints(encoded)
 
 
-def _line_rows(rows: list[Any], lines: list[bytes], key_column: str) -> tuple[_Keys, np.ndarray]:
+def _line_rows(page: Page, lines: list[bytes], key_column: str) -> tuple[_Keys, np.ndarray]:
     """JSON Lines: each row's key, and the fingerprint of its line as the file holds it (whatever the
-    line ends with): every field of it, the writer's or not, and each value's JSON type."""
-    keys = _typed_keys([row.get(key_column) if type(row) is dict else None for row in rows])
-    return keys, fingerprints([line.rstrip(b"\r\n") for line in lines])
+    line ends with): every field of it, the writer's or not, and each value's JSON type. A line not read
+    whole yet has its key read alone (``LineKeys``)."""
+    if page.rows_read:
+        values = [row.get(key_column) if type(row) is dict else None for row in page.rows]
+    else:
+        values = list(map(_line_keys(key_column).read, lines))
+    return _typed_keys(values), fingerprints([line.rstrip(b"\r\n") for line in lines])
+
+
+class LineKeys:
+    """Reads the key of a JSON Lines line without reading the rest into Python objects, since change
+    detection reads every line and the writer only those it sends: the ``key_column`` of the row that
+    ``row_of_line`` gives, or None where that is no dict. (A line whose other fields hold bytes that are
+    not UTF-8 still has its key read: it is sent as new or changed, never having been acknowledged, and
+    the writer refuses it, naming it.)"""
+
+    def __init__(self, key_column: str) -> None:
+        self.key_column = key_column
+        fields = msgspec.defstruct("LineKey", [("key", Any, None)], rename={"key": key_column})
+        self._decode = msgspec.json.Decoder(fields, float_hook=exact_number).decode
+
+    def read(self, line: bytes) -> Any:
+        try:
+            return self._decode(line).key  # type: ignore[attr-defined]
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            # Not JSON, not an object, or what only the whole line's reading decides (a lone surrogate
+            # escape, which the standard library takes): as the writer will read it.
+            row = row_of_line(line)
+            return row.get(self.key_column) if type(row) is dict else None
+
+
+@lru_cache(maxsize=8)
+def _line_keys(key_column: str) -> LineKeys:
+    return LineKeys(key_column)
 
 
 def _picked(header: list[str], values: list[tuple[Any, ...]], columns: Sequence[str]) -> Iterable[Any]:
@@ -303,8 +336,11 @@ def subpage(page: Page, positions: np.ndarray) -> Page:
     if page.header is not None and page.values is not None:
         values = [page.values[i] for i in at]
         return Page(header=page.header, values=values, text_only=text_only, types=types)
-    rows, lines = page.rows, page.lines
+    lines = page.lines
     chosen = None if lines is None else [lines[i] for i in at]
+    if chosen is not None and not page.rows_read:
+        return Page(lines=chosen, text_only=text_only, types=types)  # read whole when the writer asks
+    rows = page.rows
     return Page([rows[i] for i in at], text_only=text_only, types=types, lines=chosen)
 
 

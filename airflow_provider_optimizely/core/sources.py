@@ -16,7 +16,6 @@ naming the column. ``Page`` is in ``core.page``; CSV and TSV reading in ``core.c
 from __future__ import annotations
 
 import codecs
-import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,7 +26,7 @@ from typing import IO, Any, Literal
 
 from airflow_provider_optimizely.core.csv_pages import CSV_PAGE_SIZE, DEFAULT_PAGE_SIZE, pages_from_csv
 from airflow_provider_optimizely.core.page import Page, Row, SourceError, Unreadable
-from airflow_provider_optimizely.core.values import loads_exact, not_finite, refusal_of_number
+from airflow_provider_optimizely.core.values import not_finite, refusal_of_number
 
 DEFAULT_FETCH_SIZE = 5000
 FileFormat = Literal["csv", "tsv", "jsonl"]
@@ -95,7 +94,7 @@ def pages_from_json_lines(stream: IO[bytes], *, page_size: int = DEFAULT_PAGE_SI
     """Pages of a JSON Lines byte stream: one JSON object a line; blank lines are skipped."""
     lines = (line for line in _without_bom(stream) if line.strip())
     while chunk := list(islice(lines, page_size)):
-        yield Page([_json_row(line) for line in chunk], lines=chunk)
+        yield Page(lines=chunk)
 
 
 def _without_bom(stream: IO[bytes]) -> Iterator[bytes]:
@@ -104,22 +103,6 @@ def _without_bom(stream: IO[bytes]) -> Iterator[bytes]:
     if first is not None:
         yield first.removeprefix(codecs.BOM_UTF8)
         yield from lines
-
-
-def _json_row(line: bytes) -> Row | Unreadable:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Unreadable(f"the text is not UTF-8 (byte {exc.start + 1} of the line)")
-    try:
-        value = loads_exact(text)
-    except json.JSONDecodeError as exc:
-        return Unreadable(f"not valid JSON: {exc.msg} at column {exc.colno}")
-    except ValueError as exc:  # NaN or Infinity, or a number too long to read
-        return Unreadable(f"not valid JSON: {exc}")
-    if isinstance(value, dict):
-        return value
-    return Unreadable(f"a line must hold a JSON object, not {type(value).__name__}")
 
 
 def pages_from_file(

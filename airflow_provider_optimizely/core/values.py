@@ -119,10 +119,10 @@ def loads_exact(text: str | bytes) -> Any:
     try:
         return _EXACT_DECODER.decode(text)
     except msgspec.DecodeError:
-        return json.loads(text, parse_float=_exact_number, parse_constant=_no_constant)
+        return json.loads(text, parse_float=exact_number, parse_constant=_no_constant)
 
 
-def _exact_number(text: str) -> float | Decimal:
+def exact_number(text: str) -> float | Decimal:
     if len(text) <= _ALWAYS_EXACT and "e" not in text and "E" not in text:
         # At most 15 significant digits and no exponent: a float holds it and writes it back exactly.
         return float(text)
@@ -134,7 +134,7 @@ def _exact_number(text: str) -> float | Decimal:
 # A JSON number without an exponent in 16 characters (a point and maybe a sign among them) has at most 15
 # significant digits, all within a double's normal range: its float's repr is the same number.
 _ALWAYS_EXACT = 16
-_EXACT_DECODER = msgspec.json.Decoder(float_hook=_exact_number)
+_EXACT_DECODER = msgspec.json.Decoder(float_hook=exact_number)
 
 
 def _no_constant(name: str) -> Any:

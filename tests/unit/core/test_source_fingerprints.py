@@ -14,9 +14,9 @@ import pytest
 from airflow_provider_optimizely.core.csv_pages import pages_from_csv
 from airflow_provider_optimizely.core.incremental import ChangeFilter, change_tracking, close
 from airflow_provider_optimizely.core.json_body import encode_json
-from airflow_provider_optimizely.core.page import Page, Unreadable
+from airflow_provider_optimizely.core.page import Page, Unreadable, row_of_line
 from airflow_provider_optimizely.core.partitions import Partition
-from airflow_provider_optimizely.core.source_fingerprints import SourceRows, fingerprinted_columns
+from airflow_provider_optimizely.core.source_fingerprints import LineKeys, SourceRows, fingerprinted_columns
 from airflow_provider_optimizely.core.sources import pages_from_file
 from airflow_provider_optimizely.core.sync import run_sync
 from airflow_provider_optimizely.core.sync_state import StateStore, key_hashes
@@ -227,3 +227,42 @@ def test_a_json_lines_row_is_fingerprinted_by_its_line():
     prints = SourceRows.of(again, [], "id").prints
     assert prints[0] == rows.prints[0]  # the same line, whatever it ends with
     assert prints[1] != rows.prints[1]
+
+
+LINES = [
+    b'{"id": 1, "name": "Ann", "score": 2.5}',
+    b'{"id": "2\\ud800", "name": "lone surrogate: only the standard library reads it"}',
+    b'{"id": 0.1000000000000000000001}',
+    b'{"id": 1e400}',
+    b'{"id": {"nested": [1, 2]}}',
+    b'{"id": 1, "id": 2}',
+    b'{"name": "no id"}',
+    b"[1, 2]",
+    b'{"x": NaN, "id": 3}',
+    b"not json",
+    b"\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("line", LINES)
+def test_a_line_s_key_read_alone_is_the_key_of_the_row_read_whole(line):
+    row = row_of_line(line)
+    assert LineKeys("id").read(line) == (row.get("id") if isinstance(row, dict) else None)
+
+
+def test_a_json_lines_change_run_reads_whole_only_the_lines_it_sends(tmp_path):
+    store = StateStore.from_uri(str(tmp_path / "state"))
+    lines = [b'{"id": %d, "name": "n%d"}' % (i, i) for i in range(6)]
+    runs = []
+    for run_key, text in (("r1", lines), ("r2", [*lines[:5], b'{"id": 5, "name": "changed"}'])):
+        api = FakeOptimove()
+        writer = OptimoveWriter(api, connection_uuid="c", identifier_column="id")
+        run = store.sync("s").begin_run(run_key, writer.signature)
+        pages = list(pages_from_file(io.BytesIO(b"\n".join(text) + b"\n"), "jsonl", page_size=3))
+        assert [page.rows_read for page in pages] == [False, False]
+        run_sync(pages, writer, changes=change_tracking(run, writer))
+        close(run, keep=True, summary={})
+        sent = [record["id"] for call in api.calls for record in call]
+        # The first page is read whole for its columns; the second's keys are read alone.
+        runs.append((sent, [page.rows_read for page in pages]))
+    assert runs == [([0, 1, 2, 3, 4, 5], [True, False]), ([5], [True, False])]
