@@ -99,7 +99,7 @@ class ChangeFilter:
             return None
         if self._columns is None and page.lines is None:  # a line is fingerprinted whole
             self._columns = fingerprinted_columns(columns_of(page), self.key_column, self.mapping)
-        rows = SourceRows.of(page, self._columns or [], self.key_column)
+        rows = SourceRows.of(page, self._columns or [], self.key_column, all_sent=self.run.full)
         return preselect(self.run, rows, page, partition, dry_run=self.dry_run)
 
     def select(self, batch: Batch) -> Batch:

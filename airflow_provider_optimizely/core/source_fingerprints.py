@@ -75,12 +75,14 @@ class SourceRows:
     prints: np.ndarray
 
     @classmethod
-    def of(cls, page: Page, columns: Sequence[str], key_column: str) -> SourceRows:
+    def of(cls, page: Page, columns: Sequence[str], key_column: str, *, all_sent: bool = False) -> SourceRows:
+        """``all_sent``: every row will be sent (a full run), so a JSON Lines line is read whole at once
+        rather than its key first."""
         names = SEPARATOR.join(columns)
         keys: _Keys
         if page.lines is not None:
             seed = key_hash("json lines")
-            keys, prints = _line_rows(page, page.lines, key_column)
+            keys, prints = _line_rows(page, page.lines, key_column, whole=all_sent)
         elif page.text_only:
             seed = key_hash(names)
             if page.table is not None:
@@ -228,11 +230,11 @@ def _typed_dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -
     return (keys, None not in keys), fingerprints(encoded)
 
 
-def _line_rows(page: Page, lines: list[bytes], key_column: str) -> tuple[_Keys, np.ndarray]:
+def _line_rows(page: Page, lines: list[bytes], key_column: str, *, whole: bool) -> tuple[_Keys, np.ndarray]:
     """JSON Lines: each row's key, and the fingerprint of its line as the file holds it (whatever the
-    line ends with): every field of it, the writer's or not, and each value's JSON type. A line not read
-    whole yet has its key read alone (``LineKeys``)."""
-    if page.rows_read:
+    line ends with): every field of it, the writer's or not, and each value's JSON type. Unless ``whole``
+    or read whole already, a line has its key read alone (``LineKeys``)."""
+    if whole or page.rows_read:
         values = [row.get(key_column) if type(row) is dict else None for row in page.rows]
     else:
         values = list(map(_line_keys(key_column).read, lines))

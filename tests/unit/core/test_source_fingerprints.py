@@ -263,6 +263,7 @@ def test_a_json_lines_change_run_reads_whole_only_the_lines_it_sends(tmp_path):
         run_sync(pages, writer, changes=change_tracking(run, writer))
         close(run, keep=True, summary={})
         sent = [record["id"] for call in api.calls for record in call]
-        # The first page is read whole for its columns; the second's keys are read alone.
         runs.append((sent, [page.rows_read for page in pages]))
-    assert runs == [([0, 1, 2, 3, 4, 5], [True, False]), ([5], [True, False])]
+    # The first run sends every line: each read whole at once. In the second, the first page is read whole
+    # for its columns, and of the second only the key of each line, and the one line sent whole.
+    assert runs == [([0, 1, 2, 3, 4, 5], [True, True]), ([5], [True, False])]
