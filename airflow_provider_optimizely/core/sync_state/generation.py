@@ -6,7 +6,9 @@ again next run) and ``key`` (text: what a mirror-mode delete needs). The files, 
 hashes in order, so the loaded arrays are sorted without a sort.
 
 A commit merges the previous generation with the acknowledged results a file at a time
-(``write_generation``): memory holds the results, a few files of the old state and of the new.
+(``write_generation``): memory holds the results, a few files of the old state and of the new. A commit
+that answered a few keys writes only an overlay instead (``resolve``, ``write_overlay``): the base's
+files stay, and readers apply the overlay to each (``read_files``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 
 from airflow_provider_optimizely.core.read_ahead import read_ahead
 from airflow_provider_optimizely.core.sync_state.keyrange import HASH_SPACE, KeyRange
-from airflow_provider_optimizely.core.sync_state.manifest import Manifest, PartitionFile
+from airflow_provider_optimizely.core.sync_state.manifest import Manifest, Overlay, PartitionFile
 from airflow_provider_optimizely.core.sync_state.storage import Storage
 
 # Outcomes of a key in a generation (OK, FAILED) and of an entry in a checkpoint (all four).
@@ -90,10 +92,83 @@ def load_committed(storage: Storage, slice_path: str, manifest: Manifest) -> Com
 def read_files(
     storage: Storage, slice_path: str, manifest: Manifest, columns: list[str] | None = None
 ) -> Iterator[pa.Table]:
-    """Each file of the generation in hash order, as a table of ``columns`` (all if None)."""
+    """The committed state a base file at a time, in hash order, as tables of ``columns`` (all if None).
+
+    With an overlay, each base file comes with the overlay's entries of its stretch of hashes applied
+    (``overlaid``): those up to its last hash, the last file taking the rest. The overlay is read whole
+    first: at most ``OVERLAY_FRACTION`` of the base's keys.
+    """
     paths = [f"{slice_path}/{manifest.folder}/{entry.name}" for entry in manifest.files]
-    for _, data in storage.read_many(paths):
-        yield pq.read_table(pa.BufferReader(data), columns=columns)
+    if manifest.overlay is None:
+        for _, data in storage.read_many(paths):
+            yield pq.read_table(pa.BufferReader(data), columns=columns)
+        return
+    wanted = columns or SCHEMA.names
+    overlay = read_overlay(storage, slice_path, manifest.overlay, [*wanted, "key_hash", "outcome"])
+    overlay_hashes = overlay.column("key_hash").to_numpy()
+    start = 0
+    for number, (_, data) in enumerate(storage.read_many(paths)):
+        table = pq.read_table(pa.BufferReader(data), columns=list(dict.fromkeys([*wanted, "key_hash"])))
+        stop = len(overlay_hashes)
+        if number < len(paths) - 1 and table.num_rows:
+            last = table.column("key_hash")[-1].as_py()
+            stop = int(np.searchsorted(overlay_hashes, np.uint64(last), side="right"))
+        yield overlaid(table, overlay.slice(start, stop - start)).select(wanted)
+        start = stop
+
+
+def read_overlay(
+    storage: Storage, slice_path: str, overlay: Overlay, columns: list[str] | None = None
+) -> pa.Table:
+    """The overlay's entries (tombstones too) as one table in hash order, of ``columns`` (all if None)."""
+    columns = list(dict.fromkeys(columns or SCHEMA.names))
+    paths = [f"{slice_path}/{overlay.folder}/{entry.name}" for entry in overlay.files]
+    tables = [pq.read_table(pa.BufferReader(data), columns=columns) for _, data in storage.read_many(paths)]
+    return pa.concat_tables(tables).combine_chunks() if tables else SCHEMA.empty_table().select(columns)
+
+
+def overlaid(base: pa.Table, overlay: pa.Table, *, keep_tombstones: bool = False) -> pa.Table:
+    """``base`` (sorted by hash) with ``overlay`` (sorted, unique hashes; ``key_hash``, ``outcome`` and
+    at least ``base``'s columns) applied, as a table of ``base``'s columns: an entry replaces the base's
+    entry of its hash, a new hash is inserted in order, and a tombstone (``DELETED``) removes the base's
+    entry (and is kept itself only with ``keep_tombstones``, for an overlay over an older one).
+
+    Both are sorted already: each row's place in the result is known from where the entries fall among
+    the base's rows (``searchsorted``), so one ``take`` makes the result, without a sort.
+    """
+    if not overlay.num_rows:
+        return base
+    base_hashes, entry_hashes = _hashes(base), overlay.column("key_hash").to_numpy()
+    found, position = lookup(base_hashes, entry_hashes)
+    replaced = position[found]  # sorted, as the entries are
+    kept = np.ones(len(base_hashes), dtype=bool)
+    kept[replaced] = False
+    inserted = np.arange(len(entry_hashes))
+    if not keep_tombstones:
+        inserted = np.flatnonzero(overlay.column("outcome").to_numpy() != DELETED)
+    # An inserted entry goes after the kept base rows below it (its insertion point less the replaced rows
+    # before that) and after the entries inserted before it.
+    below = position[inserted] - np.searchsorted(replaced, position[inserted])
+    destination = below + np.arange(len(inserted))
+    kept_rows = np.flatnonzero(kept)
+    order = np.empty(len(kept_rows) + len(inserted), np.int64)
+    from_base = np.ones(len(order), dtype=bool)
+    from_base[destination] = False
+    order[from_base] = kept_rows
+    order[destination] = len(base_hashes) + inserted
+    both = pa.concat_tables([base, overlay.select(base.column_names)])
+    return both.take(order).combine_chunks()
+
+
+def write_overlay(storage: Storage, folder: str, entries: pa.Table) -> list[PartitionFile]:
+    """Write ``entries`` (an overlay's, in hash order) under ``folder`` in files of ``KEYS_PER_FILE``."""
+    parts = {
+        f"part-{number:05d}.parquet": entries.slice(start, KEYS_PER_FILE)
+        for number, start in enumerate(range(0, entries.num_rows, KEYS_PER_FILE))
+    }
+    encoded = {name: _parquet(part) for name, part in parts.items()}
+    storage.write_many({f"{folder}/{name}": data for name, data in encoded.items()})
+    return [PartitionFile(name, parts[name].num_rows, len(data)) for name, data in encoded.items()]
 
 
 @dataclass
@@ -217,48 +292,53 @@ def write_generation(
 
 
 def merge(base: pa.Table, answers: Answers) -> pa.Table:
-    """The keys of ``base`` (sorted by hash) updated by ``answers``.
-
-    Per key, the last answer decides the outcome: ``OK`` takes its fingerprint, ``FAILED`` keeps the
-    fingerprint of the last success (in this run, else the committed one, else 0), and ``DELETED``
-    removes the key.
-    """
+    """The keys of ``base`` (sorted by hash, every column) updated by ``answers`` (see ``resolve``)."""
     if not len(answers):
         return base
-    hashes, outcomes = answers.hashes, answers.outcomes
-    last = np.flatnonzero(np.r_[hashes[1:] != hashes[:-1], True])
-    unique = hashes[last]
-    final = outcomes[last]
+    known = base.column("fingerprint").to_numpy() if base.num_rows else np.empty(0, np.uint64)
+    return overlaid(base.select(SCHEMA.names), resolve(answers, _hashes(base), known))
 
-    base_hashes = base.column("key_hash").to_numpy() if base.num_rows else np.empty(0, np.uint64)
-    position = np.minimum(np.searchsorted(base_hashes, unique), max(len(base_hashes) - 1, 0))
-    in_base = base_hashes[position] == unique if len(base_hashes) else np.zeros(len(unique), dtype=bool)
+
+def resolve(answers: Answers, known_hashes: np.ndarray, known_fingerprints: np.ndarray) -> pa.Table:
+    """One entry per key answered, in hash order, as the state keeps it.
+
+    Per key, the last answer decides the outcome: ``OK`` takes its fingerprint, ``FAILED`` keeps the
+    fingerprint of the last success (in these answers, else the known one, else 0), and ``DELETED``
+    is a tombstone: applied (``overlaid``), it removes the key.
+    """
+    hashes, outcomes = answers.hashes, answers.outcomes
+    last = np.flatnonzero(np.r_[hashes[1:] != hashes[:-1], True]) if len(hashes) else np.empty(0, np.intp)
+    unique = hashes[last]
+    found, position = lookup(known_hashes, unique)
     fingerprint = np.zeros(len(unique), np.uint64)
-    if in_base.any():
-        fingerprint[in_base] = base.column("fingerprint").to_numpy()[position[in_base]]
+    fingerprint[found] = known_fingerprints[position[found]]
     ok = np.flatnonzero(outcomes == OK)
     if len(ok):
         ok_hashes = hashes[ok]
         last_ok = ok[np.r_[ok_hashes[1:] != ok_hashes[:-1], True]]
         fingerprint[np.searchsorted(unique, hashes[last_ok])] = answers.fingerprints[last_ok]
-
-    kept = final != DELETED
-    updated = pa.table(
+    return pa.table(
         {
-            "key_hash": unique[kept],
-            "fingerprint": fingerprint[kept],
-            "outcome": final[kept],
-            "key": answers.keys.take(pa.array(answers.order[last[kept]])).cast(pa.string()),
+            "key_hash": unique,
+            "fingerprint": fingerprint,
+            "outcome": outcomes[last],
+            "key": answers.keys.take(pa.array(answers.order[last])).cast(pa.string()),
         },
         schema=SCHEMA,
     )
-    if not len(base_hashes):
-        return updated
-    untouched = np.ones(len(base_hashes), dtype=bool)
-    untouched[position[in_base]] = False
-    merged = pa.concat_tables([base.filter(pa.array(untouched)).select(SCHEMA.names), updated])
-    # Two sorted runs: a stable sort of integers merges them in one pass.
-    return merged.take(np.argsort(merged.column("key_hash").to_numpy(), kind="stable"))
+
+
+def lookup(sorted_hashes: np.ndarray, needles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``needles`` are in ``sorted_hashes``, and each one's insertion point (its place if found)."""
+    position = np.searchsorted(sorted_hashes, needles)
+    found = np.zeros(len(needles), dtype=bool)
+    inside = np.flatnonzero(position < len(sorted_hashes))
+    found[inside] = sorted_hashes[position[inside]] == needles[inside]
+    return found, position
+
+
+def _hashes(table: pa.Table) -> np.ndarray:
+    return table.column("key_hash").to_numpy() if table.num_rows else np.empty(0, np.uint64)
 
 
 def _key_bytes(table: pa.Table) -> int:

@@ -224,6 +224,7 @@ class KeyRun:
             signature=self.signature,
             run_key=self.run_key,
             last_run=last_run,
+            committed=self._classifier.committed,
         )
         self._closed = True
         self._folder.remove(names)

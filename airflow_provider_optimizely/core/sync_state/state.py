@@ -184,8 +184,8 @@ class SyncState:
             "carried_over_sample": carried_over,
             "committed_at": manifest.committed_at,
             "signature": manifest.signature,
-            "files": len(manifest.files),
-            "bytes": sum(entry.bytes for entry in manifest.files),
+            "files": len(manifest.all_files()),
+            "bytes": sum(entry.bytes for entry in manifest.all_files()),
             "last_run": manifest.last_run,
         }
 
