@@ -83,6 +83,9 @@ class ProfileStoreState:
         with self.lock:
             self.scopes: set[str] = {DEFAULT_SCOPE, *self.configured_scopes}
             self.profiles: dict[tuple[str, str], dict[str, Any]] = {}
+            # Who holds each e-mail and device id, so that a write finds its duplicates without reading
+            # every profile (kept by ``store`` and ``remove``, the only writers of ``profiles``).
+            self._holders: dict[tuple[str, str], set[tuple[str, str]]] = {}
             self.deleted_events = 0
             # The last daily clean-up, as a Unix time: a reset counts as one.
             self.last_cleanup: float = self.clock().timestamp()
@@ -101,7 +104,7 @@ class ProfileStoreState:
         state = cls(scopes=data.get("scopes", []))
         for profile in data.get("profiles", []):
             state.scopes.add(profile["Scope"])
-            state.profiles[(profile["Scope"], profile["ProfileId"])] = dict(profile)
+            state.store((profile["Scope"], profile["ProfileId"]), dict(profile))
         state.deleted_events = data.get("deleted_events_since_cleanup", 0)
         if "last_cleanup" in data:
             moment = datetime.fromisoformat(data["last_cleanup"])
@@ -127,16 +130,41 @@ class ProfileStoreState:
         self, profile: dict[str, Any], *, ignore: tuple[str, str] | None, whole_store: bool
     ) -> str | None:
         """Why ``profile`` duplicates another profile (409), or None: in the whole store or its scope."""
+        candidates: set[tuple[str, str]] = set()
+        for mark in _marks(profile):
+            candidates |= self._holders.get(mark, set())
         devices = set(profile["DeviceIds"])
         email = _email(profile)
-        for key, other in self.profiles.items():
+        for key in sorted(candidates):
             if key == ignore or (not whole_store and key[0] != profile["Scope"]):
                 continue
+            other = self.profiles[key]
             if devices & set(other.get("DeviceIds") or []):
                 return "a profile with one of these DeviceIds already exists"
             if email is not None and email == _email(other):
                 return "a profile with this Info.Email already exists"
         return None
+
+    def store(self, key: tuple[str, str], profile: dict[str, Any]) -> None:
+        self.remove(key)
+        self.profiles[key] = profile
+        for mark in _marks(profile):
+            self._holders.setdefault(mark, set()).add(key)
+
+    def remove(self, key: tuple[str, str]) -> None:
+        old = self.profiles.pop(key, None)
+        for mark in _marks(old) if old is not None else ():
+            holders = self._holders[mark]
+            holders.discard(key)
+            if not holders:
+                del self._holders[mark]
+
+
+def _marks(profile: dict[str, Any]) -> set[tuple[str, str]]:
+    """What no two profiles may share: each device id, and the e-mail (in any case)."""
+    marks = {("device", device) for device in profile.get("DeviceIds") or [] if isinstance(device, str)}
+    email = _email(profile)
+    return marks | {("email", email)} if email is not None else marks
 
 
 def _email(profile: dict[str, Any]) -> str | None:
@@ -248,7 +276,7 @@ def create_router(state: ProfileStoreState, settings: EmulatorSettings, received
                 profile, ignore=None, whole_store=settings.profile_store_duplicates == "store"
             ):
                 raise ApiError(409, reason)
-            state.profiles[(profile["Scope"], profile["ProfileId"])] = profile
+            state.store((profile["Scope"], profile["ProfileId"]), profile)
         record_write(profile)
         return created(request, profile)
 
@@ -262,7 +290,7 @@ def create_router(state: ProfileStoreState, settings: EmulatorSettings, received
             ):
                 raise ApiError(409, reason)
             existed = key in state.profiles
-            state.profiles[key] = profile
+            state.store(key, profile)
         record_write(profile)
         return JSONResponse(profile) if existed else created(request, profile)
 
@@ -291,7 +319,7 @@ def create_router(state: ProfileStoreState, settings: EmulatorSettings, received
                     headers={"Retry-After": wait},
                 )
             state.deleted_events += events
-            del state.profiles[(scope, profileid)]
+            state.remove((scope, profileid))
         received.add_items("ps_deletes", [f"{scope}/{profileid}"])
         return profile
 

@@ -246,6 +246,20 @@ def test_put_keeping_its_own_device_ids_is_fine_but_taking_anothers_is_409(store
     assert steal.status_code == 409
 
 
+def test_an_e_mail_or_device_a_profile_gave_up_is_free_again(store: Store) -> None:
+    put = f"{store.profiles}/p-1"
+    requests.put(put, json={"DeviceIds": ["d1"], "Info": {"Email": "a@x.io"}}, headers=AUTH, timeout=5)
+    taken = {"DeviceIds": ["d1"], "Info": {"Email": "A@X.io"}}
+    assert requests.put(f"{store.profiles}/p-2", json=taken, headers=AUTH, timeout=5).status_code == 409
+    # p-1 replaced by a profile of another device and e-mail: the old ones are free, the new ones taken.
+    requests.put(put, json={"DeviceIds": ["d9"], "Info": {"Email": "z@x.io"}}, headers=AUTH, timeout=5)
+    assert requests.put(f"{store.profiles}/p-2", json=taken, headers=AUTH, timeout=5).status_code == 201
+    again = {"DeviceIds": ["d9"]}
+    assert requests.put(f"{store.profiles}/p-3", json=again, headers=AUTH, timeout=5).status_code == 409
+    requests.delete(f"{store.profiles}/default/p-1", headers=AUTH, timeout=5).raise_for_status()
+    assert requests.put(f"{store.profiles}/p-3", json=again, headers=AUTH, timeout=5).status_code == 201
+
+
 def test_put_validates_like_post(store: Store) -> None:
     assert (
         requests.put(f"{store.profiles}/p-3", json={"Visits": -5}, headers=AUTH, timeout=5).status_code == 400
