@@ -21,6 +21,7 @@ counting them resent.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import time
@@ -169,20 +170,25 @@ class Checkpointer:
         self.every_seconds = every_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._waiting: list[pa.Table] = []
+        # Entries waiting to be written, as the callers gave their columns: one table is made a flush,
+        # not one a call (a call a request of one profile).
+        self._waiting: list[tuple[Any, Any, Any, Any]] = []
         self._waiting_rows = 0
         self._oldest = 0.0
         self._sequence = 0
-        self._attempt_written: bytes | None = None
+        # The metadata as last written (the only part of an attempt that changes): compared, not the
+        # whole attempt encoded, before each write, as there is one a request.
+        self._metadata_written: dict[str, Any] | None = None
         self.written: list[str] = []
         self.rows_written = 0
 
-    def add(self, table: pa.Table) -> None:
+    def add(self, hashes: Any, keys: Any, fingerprints: Any, outcomes: Any) -> None:
+        """Entries to write (parallel columns, as ``entries`` takes them), when the policy says."""
         with self._lock:
             if not self._waiting:
                 self._oldest = self._clock()
-            self._waiting.append(table)
-            self._waiting_rows += table.num_rows
+            self._waiting.append((hashes, keys, fingerprints, outcomes))
+            self._waiting_rows += len(hashes)
             aged = self.every_seconds is not None and self._clock() - self._oldest >= self.every_seconds
             if self._waiting_rows >= self.every_items or aged:
                 self._flush()
@@ -198,7 +204,7 @@ class Checkpointer:
             if not self.folder.storage.local:
                 count = len(hashes)
                 zeros = np.zeros(count, np.uint64)
-                self._waiting.append(entries(hashes, [None] * count, zeros, np.full(count, DISPATCHED)))
+                self._waiting.append((hashes, [None] * count, zeros, np.full(count, DISPATCHED, np.uint8)))
                 self._waiting_rows += count
                 self._flush()
                 return
@@ -211,16 +217,17 @@ class Checkpointer:
         return self._waiting_rows
 
     def _write_attempt(self) -> None:
+        if self._metadata_written is not None and self.attempt.metadata == self._metadata_written:
+            return
         attempt = encode_json(self.attempt.__dict__)
-        if attempt != self._attempt_written:
-            self.folder.storage.write_atomic(f"{self.folder.path}/attempt-{self.attempt.name}.json", attempt)
-            self._attempt_written = attempt
+        self.folder.storage.write_atomic(f"{self.folder.path}/attempt-{self.attempt.name}.json", attempt)
+        self._metadata_written = copy.deepcopy(self.attempt.metadata)
 
     def _flush(self) -> None:
         self._write_attempt()
         if not self._waiting:
             return
-        table = pa.concat_tables(self._waiting)
+        table = _waiting_table(self._waiting)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, SCHEMA) as writer:
             writer.write_table(table)
@@ -243,6 +250,18 @@ def entries(hashes: Any, keys: Any, fingerprints: Any, outcomes: Any) -> pa.Tabl
             "key": _key_array(keys),
         },
         schema=SCHEMA,
+    )
+
+
+def _waiting_table(waiting: list[tuple[Any, Any, Any, Any]]) -> pa.Table:
+    """One checkpoint table of the columns of several calls: each column joined, then made once."""
+    if len(waiting) == 1 or not all(isinstance(columns[1], list) for columns in waiting):
+        return pa.concat_tables([entries(*columns) for columns in waiting])
+    return entries(
+        np.concatenate([np.asarray(columns[0], np.uint64) for columns in waiting]),
+        [key for columns in waiting for key in columns[1]],
+        np.concatenate([np.asarray(columns[2], np.uint64) for columns in waiting]),
+        np.concatenate([np.asarray(columns[3], np.uint8) for columns in waiting]),
     )
 
 

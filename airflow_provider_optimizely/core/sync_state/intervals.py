@@ -16,14 +16,12 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from airflow_provider_optimizely.core.sync_state.checkpoints import (
     Attempt,
     Checkpointer,
     RunFolder,
     attempt_name,
-    entries,
 )
 from airflow_provider_optimizely.core.sync_state.classify import (
     Classification,
@@ -199,7 +197,7 @@ class IntervalRun:
         failed = int(np.count_nonzero(outcomes))
         self.acknowledged["ok"] += len(ids) - failed
         self.acknowledged["failed"] += failed
-        self._checkpoints.add(_entries(ids, outcomes))
+        self._checkpoints.add(ids, [None] * len(ids), np.zeros(len(ids), np.uint64), outcomes)
 
     def flush(self) -> None:
         self._write()
@@ -238,10 +236,6 @@ class IntervalRun:
             raise RunClosedError("a dry run writes nothing: it may classify, not acknowledge or complete")
         if self._closed:
             raise RunClosedError(f"interval [{self.start}, {self.end}) was completed or abandoned")
-
-
-def _entries(ids: np.ndarray, outcomes: np.ndarray) -> pa.Table:
-    return entries(ids, [None] * len(ids), np.zeros(len(ids), np.uint64), outcomes)
 
 
 def _name(start: Any, end: Any) -> str:

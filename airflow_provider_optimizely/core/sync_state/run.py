@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from airflow_provider_optimizely.core.sync_state.checkpoints import Attempt, Checkpointer, RunFolder, entries
+from airflow_provider_optimizely.core.sync_state.checkpoints import Attempt, Checkpointer, RunFolder
 from airflow_provider_optimizely.core.sync_state.classify import (
     Classification,
     Classifier,
@@ -145,7 +145,7 @@ class KeyRun:
         with self._counting:
             self.acknowledged["ok"] += len(hashes) - failed
             self.acknowledged["failed"] += failed
-        self._checkpoints.add(entries(hashes, keys, fingerprints, outcomes))
+        self._checkpoints.add(hashes, keys, fingerprints, outcomes)
 
     def acknowledge_deleted(self, keys: Sequence[str]) -> None:
         """Record keys the API deleted (mirror mode): the commit drops them from the state."""
@@ -155,7 +155,7 @@ class KeyRun:
             self._deleted.append(hashes)
             self.acknowledged["deleted"] += len(hashes)
         zeros = np.zeros(len(hashes), np.uint64)
-        self._checkpoints.add(entries(hashes, keys, zeros, np.full(len(hashes), DELETED)))
+        self._checkpoints.add(hashes, keys, zeros, np.full(len(hashes), DELETED, np.uint8))
 
     def flush(self) -> None:
         """Write what waits now, and the metadata (call it after setting ``metadata`` that must survive
@@ -259,6 +259,8 @@ class KeyRun:
             raise RunClosedError(f"run {self.run_key!r} was committed or abandoned")
 
     def _check_in_range(self, hashes: np.ndarray) -> np.ndarray:
+        if self.area.key_range.whole:
+            return hashes
         outside = ~self.area.key_range.contains(hashes)
         if outside.any():
             raise ValueError(f"{int(outside.sum())} key(s) lie outside {self.area.key_range}")
