@@ -166,7 +166,7 @@ def change_tracking(run: KeyRun | IntervalRun, writer: Writer) -> ChangeFilter |
         return EventFilter(run)
     return ChangeFilter(
         run,
-        marks_dispatch=writer.batch_size > 1 or run.area.storage.local,
+        marks_dispatch=writer.batch_size > 1 or run.area.storage.appends,
         key_column=getattr(writer, "identifier_column", None),
         mapping=getattr(writer, "mapping", None),
     )

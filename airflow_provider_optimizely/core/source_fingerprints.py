@@ -82,7 +82,7 @@ class SourceRows:
         keys: _Keys
         if page.lines is not None:
             seed = key_hash("json lines")
-            keys, prints = _line_rows(page, page.lines, key_column, whole=all_sent)
+            keys, prints = _line_rows(page, key_column, whole=all_sent)
         elif page.text_only:
             seed = key_hash(names)
             if page.table is not None:
@@ -230,10 +230,11 @@ def _typed_dict_rows(rows: list[Any], columns: Sequence[str], key_column: str) -
     return (keys, None not in keys), fingerprints(encoded)
 
 
-def _line_rows(page: Page, lines: list[bytes], key_column: str, *, whole: bool) -> tuple[_Keys, np.ndarray]:
+def _line_rows(page: Page, key_column: str, *, whole: bool) -> tuple[_Keys, np.ndarray]:
     """JSON Lines: each row's key, and the fingerprint of its line as the file holds it (whatever the
     line ends with): every field of it, the writer's or not, and each value's JSON type. Unless ``whole``
     or read whole already, a line has its key read alone (``LineKeys``)."""
+    lines = page.lines or []
     if whole or page.rows_read:
         values = [row.get(key_column) if type(row) is dict else None for row in page.rows]
     else:

@@ -185,10 +185,7 @@ class Checkpointer:
     def add(self, hashes: Any, keys: Any, fingerprints: Any, outcomes: Any) -> None:
         """Entries to write (parallel columns, as ``entries`` takes them), when the policy says."""
         with self._lock:
-            if not self._waiting:
-                self._oldest = self._clock()
-            self._waiting.append((hashes, keys, fingerprints, outcomes))
-            self._waiting_rows += len(hashes)
+            self._wait(hashes, keys, fingerprints, outcomes)
             aged = self.every_seconds is not None and self._clock() - self._oldest >= self.every_seconds
             if self._waiting_rows >= self.every_items or aged:
                 self._flush()
@@ -201,16 +198,22 @@ class Checkpointer:
         """Record, before their request goes out, that these items are sent with no answer yet:
         durable when this returns (see the module's docstring for what a local store keeps)."""
         with self._lock:
-            if not self.folder.storage.local:
+            if not self.folder.storage.appends:
                 count = len(hashes)
-                zeros = np.zeros(count, np.uint64)
-                self._waiting.append((hashes, [None] * count, zeros, np.full(count, DISPATCHED, np.uint8)))
-                self._waiting_rows += count
+                self._wait(
+                    hashes, [None] * count, np.zeros(count, np.uint64), np.full(count, DISPATCHED, np.uint8)
+                )
                 self._flush()
                 return
             self._write_attempt()
             name = f"dispatched-{self.attempt.name}.u64"
             self.folder.storage.append(f"{self.folder.path}/{name}", hashes.astype(_HASH).tobytes())
+
+    def _wait(self, hashes: Any, keys: Any, fingerprints: Any, outcomes: Any) -> None:
+        if not self._waiting:
+            self._oldest = self._clock()
+        self._waiting.append((hashes, keys, fingerprints, outcomes))
+        self._waiting_rows += len(hashes)
 
     @property
     def waiting(self) -> int:

@@ -110,10 +110,15 @@ class Storage:
         temporary = self._local_temporary(folder, name, data)
         os.replace(temporary, os.path.join(folder, name))
 
+    @property
+    def appends(self) -> bool:
+        """Whether ``append`` works here: a local filesystem's files take appends, an object's don't."""
+        return self.local
+
     def append(self, path: str, data: bytes) -> None:
         """Add ``data`` at the end of a local file (made if absent) in one ``write``: whole when the
         process dies at any moment, not synced to disk. Object stores have no appends."""
-        if not self.local:
+        if not self.appends:
             raise NotImplementedError(f"{type(self.fs).__name__} can't append to a file")
         path = self._local_path(path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
